@@ -1,0 +1,1 @@
+//! Image data and models for onecycle (datasets, augmentation, loader, models): in progress.
