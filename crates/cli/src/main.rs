@@ -1,5 +1,8 @@
 //! The `onecycle` command: thin verbs over the onecycle library.
 
+mod bench_loader;
+mod download;
+mod fit;
 mod policy_args;
 mod schedule_cmd;
 
@@ -16,14 +19,31 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Train a model (1cycle by default) into a run folder with CSV history and checkpoints
+    Fit(Box<fit::FitArgs>),
     /// Print (and plot) a learning-rate / momentum schedule, one CSV row per step
-    Schedule(schedule_cmd::ScheduleArgs),
+    Schedule(Box<schedule_cmd::ScheduleArgs>),
+    /// Download a data set (checked and unpacked atomically)
+    Download(download::DownloadArgs),
+    /// Measure throughput
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Images per second the data loader delivers
+    Loader(bench_loader::BenchLoaderArgs),
 }
 
 fn main() -> std::process::ExitCode {
+    onecycle::engine::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Schedule(args) => schedule_cmd::run(args),
+        Command::Fit(args) => fit::run(*args),
+        Command::Schedule(args) => schedule_cmd::run(*args),
+        Command::Download(args) => download::run(args),
+        Command::Bench(BenchCommand::Loader(args)) => bench_loader::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

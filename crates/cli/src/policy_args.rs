@@ -129,7 +129,7 @@ pub enum ModeName {
 
 impl PolicyArgs {
     /// The options given on the command line, by flag name, in declaration order.
-    fn given(&self) -> Vec<&'static str> {
+    pub fn given(&self) -> Vec<&'static str> {
         let flags = [
             ("--max-lr", self.max_lr.is_some()),
             ("--div", self.div.is_some()),

@@ -2,9 +2,11 @@
 
 use crate::validate::invalid;
 use crate::ScheduleError;
+use serde::{Deserialize, Serialize};
 
 /// Debiased EMA: `avg = β·avg + (1 − β)·x`, reported as `avg / (1 − β^k)` after `k` values.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Serialisable, so that a resumed run continues the same smoothing.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SmoothLoss {
     beta: f64,
     avg: f64,

@@ -138,7 +138,13 @@ proptest! {
         let s = OneCycle::new(&p, n).unwrap();
         let pts = s.points();
         let (eps_lr, eps_m) = (1e-12 * p.max_lr, 1e-12);
-        for w in pts.windows(2) {
+        // The pair of steps around the peak straddles the phase boundary: when the boundary
+        // falls between two steps (fastai's float position), both values turn there.
+        let peak = (0..n).max_by(|&a, &b| pts[a].lr.total_cmp(&pts[b].lr)).unwrap();
+        for (i, w) in pts.windows(2).enumerate() {
+            if i + 1 == peak || i == peak {
+                continue;
+            }
             let (dl, dm) = (w[1].lr - w[0].lr, w[1].momentum.unwrap() - w[0].momentum.unwrap());
             if dl > eps_lr {
                 prop_assert!(dm <= eps_m, "lr up {} and momentum up {}", dl, dm);

@@ -1,0 +1,223 @@
+//! `onecycle fit`: train an image classifier into a run folder, or resume one.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use schedule::Policy;
+use vision::models::ModelName;
+use vision::train::{self, FitConfig, FitReport, Opt};
+
+use crate::policy_args::{PolicyArgs, PolicyName};
+
+/// Train a model with a schedule (1cycle by default) and record everything in a run folder.
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// CIFAR-10 binary folder or image folder (train/ + valid/) [default: the embedded sample]
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Model: resnet20, resnet32, resnet44, resnet56, resnet110, resnet9, wrn22, small-cnn [default: resnet20]
+    #[arg(long)]
+    pub model: Option<ModelName>,
+    /// Epochs to train [default: 3]
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Images per batch [default: 128]
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Schedule family [default: one-cycle]; its options are those of `onecycle schedule`, with
+    /// --milestones, --cycle-len and --step-size-up/-down counted in epochs
+    #[arg(long, value_enum)]
+    pub policy: Option<PolicyName>,
+    #[command(flatten)]
+    pub schedule: PolicyArgs,
+    /// Optimizer [default: sgd]
+    #[arg(long, value_enum)]
+    pub opt: Option<OptName>,
+    /// Weight decay [default: 5e-4]
+    #[arg(long)]
+    pub wd: Option<f64>,
+    /// Decoupled weight decay (fastai's true_wd; AdamW always decouples)
+    #[arg(long)]
+    pub true_wd: bool,
+    /// No weight decay on batch-norm and bias parameters
+    #[arg(long)]
+    pub no_bn_wd: bool,
+    /// Nesterov momentum (sgd)
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Clip the global gradient norm to this value
+    #[arg(long)]
+    pub clip: Option<f64>,
+    /// Label smoothing ε for the cross-entropy [default: 0]
+    #[arg(long)]
+    pub label_smoothing: Option<f64>,
+    /// Train on the first N training images only
+    #[arg(long, value_name = "N")]
+    pub limit_train: Option<usize>,
+    /// Validate on the first N validation images only
+    #[arg(long, value_name = "N")]
+    pub limit_valid: Option<usize>,
+    /// Train without augmentation (pad-crop and flip are on by default)
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Loader worker threads [default: 1]
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Also report test-time-augmentation accuracy (plain blended with flipped predictions)
+    #[arg(long)]
+    pub tta: bool,
+    /// Weight of the plain prediction in the TTA blend [default: 0.25]
+    #[arg(long)]
+    pub tta_beta: Option<f64>,
+    /// Seed of the weights, the data order and the augmentation [default: 0]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run folder [default: runs/<model>-<policy>, numbered if taken]
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// Read the settings from a TOML file (a run folder's config.toml); flags override it
+    #[arg(long, value_name = "FILE.toml")]
+    pub config: Option<PathBuf>,
+    /// Continue the run in this folder from its last checkpoint, with its saved settings
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "run_dir"])]
+    pub resume: Option<PathBuf>,
+    /// No progress bars or epoch lines
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptName {
+    Sgd,
+    Adam,
+    Adamw,
+}
+
+/// The peak learning rate `fit` uses when neither a flag nor a config gives one.
+const DEFAULT_MAX_LR: f64 = 0.4;
+
+impl FitArgs {
+    /// The config: the file's (or the defaults), then every flag given on top.
+    pub fn to_config(&self) -> Result<FitConfig> {
+        let base = match &self.config {
+            Some(path) => Some(train::read_config(path)?),
+            None => None,
+        };
+        let schedule = self.schedule_policy(base.as_ref().map(|c| &c.schedule))?;
+        let mut c = base.unwrap_or_else(|| FitConfig::new(schedule.clone()));
+        c.schedule = schedule;
+        if let Some(d) = &self.data {
+            c.data = Some(d.clone());
+        }
+        set(&mut c.model, self.model);
+        set(&mut c.epochs, self.epochs);
+        set(&mut c.batch, self.batch);
+        if let Some(o) = self.opt {
+            c.opt = match o {
+                OptName::Sgd => Opt::Sgd,
+                OptName::Adam => Opt::Adam,
+                OptName::Adamw => Opt::Adamw,
+            };
+        }
+        set(&mut c.wd, self.wd);
+        c.true_wd |= self.true_wd;
+        c.no_bn_wd |= self.no_bn_wd;
+        c.nesterov |= self.nesterov;
+        if self.clip.is_some() {
+            c.clip = self.clip;
+        }
+        set(&mut c.label_smoothing, self.label_smoothing);
+        if self.limit_train.is_some() {
+            c.limit_train = self.limit_train;
+        }
+        if self.limit_valid.is_some() {
+            c.limit_valid = self.limit_valid;
+        }
+        c.augment &= !self.no_augment;
+        set(&mut c.workers, self.workers);
+        c.tta |= self.tta;
+        set(&mut c.tta_beta, self.tta_beta);
+        set(&mut c.seed, self.seed);
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Policy from the flags; without any schedule flag, the config's; else 1cycle to 0.4.
+    fn schedule_policy(&self, from_config: Option<&Policy>) -> Result<Policy> {
+        let flags_given = self.policy.is_some() || !self.schedule.given().is_empty();
+        match (from_config, flags_given) {
+            (Some(p), false) => Ok(p.clone()),
+            _ => {
+                let name = self.policy.unwrap_or(PolicyName::OneCycle);
+                let mut args = self.schedule.clone();
+                if name == PolicyName::OneCycle && args.max_lr.is_none() {
+                    args.max_lr = Some(DEFAULT_MAX_LR);
+                }
+                args.to_policy(name)
+            }
+        }
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+/// `runs/<model>-<policy>`, or the first of `…-2`, `…-3`, … that does not exist yet.
+fn default_run_dir(config: &FitConfig) -> PathBuf {
+    let stem = format!("runs/{}-{}", config.model, config.schedule.name());
+    let mut dir = PathBuf::from(&stem);
+    let mut n = 2;
+    while dir.exists() {
+        dir = PathBuf::from(format!("{stem}-{n}"));
+        n += 1;
+    }
+    dir
+}
+
+pub fn run(args: FitArgs) -> Result<()> {
+    let report = match &args.resume {
+        Some(dir) => {
+            if !dir.join("config.toml").is_file() {
+                bail!("{} is not a run folder (no config.toml)", dir.display());
+            }
+            train::resume(dir, args.quiet).with_context(|| format!("resuming {}", dir.display()))?
+        }
+        None => {
+            let config = args.to_config()?;
+            let dir = args
+                .run_dir
+                .clone()
+                .unwrap_or_else(|| default_run_dir(&config));
+            train::fit(&config, &dir, args.quiet)?
+        }
+    };
+    println!("{}", summary_line(&report));
+    Ok(())
+}
+
+/// The final summary: accuracy, loss, time and throughput, and where the run folder is.
+pub fn summary_line(r: &FitReport) -> String {
+    let tta = r
+        .tta_accuracy
+        .map(|a| format!(" (TTA {a:.4})"))
+        .unwrap_or_default();
+    let stopped = r
+        .stopped
+        .as_ref()
+        .map(|s| format!(" [stopped: {s}]"))
+        .unwrap_or_default();
+    format!(
+        "accuracy {:.4}{tta}  valid_loss {:.4}  {} epochs, {} steps in {:.1}s ({:.0} images/s)  → {}{stopped}",
+        r.accuracy,
+        r.valid_loss,
+        r.epochs,
+        r.steps,
+        r.seconds,
+        r.images_per_sec,
+        r.run_dir.display()
+    )
+}

@@ -1,0 +1,235 @@
+//! `onecycle fit`: a run folder with history and checkpoints from the embedded sample, exact resume
+//! after `kill -9`, config files with flag overrides, and clear errors on bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tch::Tensor;
+
+fn onecycle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_onecycle"))
+        .args(args)
+        .output()
+        .expect("onecycle runs")
+}
+
+fn ok(out: Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "onecycle failed: {err}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("onecycle-fit-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A quick run: small CNN, 384 training and 128 validation images of the embedded sample.
+const QUICK: &[&str] = &[
+    "fit",
+    "--model",
+    "small-cnn",
+    "--batch",
+    "64",
+    "--limit-train",
+    "384",
+    "--limit-valid",
+    "128",
+    "--max-lr",
+    "0.05",
+    "--quiet",
+];
+
+fn quick(run_dir: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = QUICK.iter().map(|s| s.to_string()).collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push("--run-dir".into());
+    args.push(run_dir.to_str().unwrap().into());
+    args
+}
+
+fn run_quick(run_dir: &Path, extra: &[&str]) -> String {
+    let args = quick(run_dir, extra);
+    ok(onecycle(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ))
+}
+
+fn checkpoint(dir: &Path) -> Vec<(String, Tensor)> {
+    let mut t = Tensor::read_safetensors(dir.join("checkpoints/last.safetensors")).unwrap();
+    t.sort_by(|a, b| a.0.cmp(&b.0));
+    t
+}
+
+fn csv_without_seconds(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .collect()
+}
+
+#[test]
+fn fit_writes_a_run_folder_with_config_history_and_a_checkpoint() {
+    let dir = temp_dir("folder");
+    let out = run_quick(&dir, &["--epochs", "2"]);
+    assert!(out.starts_with("accuracy "), "summary line: {out}");
+    assert!(out.contains("2 epochs, 12 steps"), "{out}");
+    let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(config.contains("model = \"small-cnn\"") && config.contains("policy = \"one-cycle\""));
+    let steps = std::fs::read_to_string(dir.join("steps.csv")).unwrap();
+    assert_eq!(steps.lines().count(), 1 + 12);
+    let epochs = std::fs::read_to_string(dir.join("epochs.csv")).unwrap();
+    assert_eq!(
+        epochs.lines().next(),
+        Some("epoch,train_loss,valid_loss,accuracy,seconds")
+    );
+    assert_eq!(epochs.lines().count(), 3);
+    assert!(dir.join("checkpoints/last.safetensors").is_file());
+}
+
+#[test]
+fn a_run_killed_mid_training_resumes_to_the_same_weights_and_history() {
+    let whole = temp_dir("whole");
+    run_quick(&whole, &["--epochs", "4"]);
+
+    // Start the same run, kill -9 it once the first epoch's checkpoint exists.
+    let dir = temp_dir("killed");
+    let args = quick(&dir, &["--epochs", "4"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_onecycle"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let began = Instant::now();
+    let epochs_csv = dir.join("epochs.csv");
+    loop {
+        let rows = std::fs::read_to_string(&epochs_csv).map_or(0, |t| t.lines().count());
+        if rows >= 2 {
+            break;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "the first epoch never finished"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run finished before it was killed");
+    let done = std::fs::read_to_string(&epochs_csv)
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    assert!(done < 4, "nothing left to resume");
+
+    let out = ok(onecycle(&[
+        "fit",
+        "--quiet",
+        "--resume",
+        dir.to_str().unwrap(),
+    ]));
+    assert!(out.contains("accuracy"), "{out}");
+    let (a, b) = (checkpoint(&whole), checkpoint(&dir));
+    assert_eq!(a.len(), b.len());
+    for ((na, ta), (nb, tb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        if na != "meta.json" {
+            assert!(ta.equal(tb), "{na} differs after resume");
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(whole.join("steps.csv")).unwrap(),
+        std::fs::read_to_string(dir.join("steps.csv")).unwrap(),
+        "steps.csv differs after resume"
+    );
+    assert_eq!(
+        csv_without_seconds(&whole.join("epochs.csv")),
+        csv_without_seconds(&epochs_csv)
+    );
+}
+
+#[test]
+fn a_config_file_repeats_a_run_and_flags_override_it() {
+    let first = temp_dir("config-a");
+    run_quick(
+        &first,
+        &[
+            "--epochs", "1", "--policy", "clr-beta", "--div", "10", "--pct", "20",
+        ],
+    );
+    let second = temp_dir("config-b");
+    let config = first.join("config.toml");
+    ok(onecycle(&[
+        "fit",
+        "--quiet",
+        "--config",
+        config.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--run-dir",
+        second.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(second.join("config.toml")).unwrap();
+    assert!(text.contains("epochs = 2"), "{text}");
+    assert!(
+        text.contains("policy = \"clr-beta\"") && text.contains("pct = 20.0"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(second.join("steps.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        1 + 12
+    );
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let out = onecycle(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(err.contains(needle), "{args:?}: {err:?} lacks {needle:?}");
+}
+
+#[test]
+fn bad_input_fails_with_a_message_naming_the_problem() {
+    let dir = temp_dir("bad");
+    let d = dir.to_str().unwrap();
+    fails_with(
+        &["fit", "--data", "/no/such/folder", "--run-dir", d],
+        "/no/such/folder",
+    );
+    fails_with(
+        &["fit", "--epochs", "0", "--run-dir", d],
+        "epochs must be at least 1",
+    );
+    fails_with(&["fit", "--wd=-1", "--run-dir", d], "wd must be");
+    fails_with(
+        &["fit", "--pct-start", "1.5", "--run-dir", d],
+        "pct_start must be in (0, 1)",
+    );
+    fails_with(&["fit", "--model", "resnet7", "--run-dir", d], "resnet7");
+    let empty = temp_dir("not-a-run");
+    fails_with(
+        &["fit", "--resume", empty.to_str().unwrap()],
+        "not a run folder",
+    );
+    assert!(
+        !dir.join("config.toml").exists(),
+        "a failed fit left a run folder behind"
+    );
+    // A truncated CIFAR-10 file names the file.
+    let data = temp_dir("truncated-data");
+    let classes = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n";
+    std::fs::write(data.join("batches.meta.txt"), classes).unwrap();
+    std::fs::write(data.join("data_batch_1.bin"), vec![0u8; 3073 * 2 + 100]).unwrap();
+    fails_with(
+        &["fit", "--data", data.to_str().unwrap(), "--run-dir", d],
+        "data_batch_1.bin",
+    );
+}

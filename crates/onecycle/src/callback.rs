@@ -1,0 +1,81 @@
+//! Callbacks: code that watches training at fixed events and may stop it. The recorder, the
+//! progress bars, the divergence guard and the checkpointer are callbacks; so can be yours.
+
+use anyhow::Result;
+
+/// What the Learner is doing, as callbacks see it.
+#[derive(Debug, Clone, Default)]
+pub struct StepInfo {
+    /// Epoch being trained (0-based).
+    pub epoch: usize,
+    /// Epochs in this fit.
+    pub epochs: usize,
+    /// Batch within the epoch (0-based).
+    pub batch: usize,
+    /// Batches per epoch.
+    pub batches: usize,
+    /// Global step index in the schedule (0-based).
+    pub step: usize,
+    /// Learning rate of the last group applied at this step (the schedule's value).
+    pub lr: f64,
+    /// Momentum (SGD) or β1 (Adam) applied at this step.
+    pub momentum: f64,
+    /// Training loss of this batch.
+    pub loss: f64,
+    /// Debiased exponential moving average of the training loss (β = 0.98).
+    pub smooth_loss: f64,
+    /// Items in this batch.
+    pub items: usize,
+}
+
+/// The result of a validation pass.
+#[derive(Debug, Clone, Default)]
+pub struct EpochInfo {
+    pub epoch: usize,
+    pub epochs: usize,
+    /// Mean training loss over the epoch.
+    pub train_loss: f64,
+    /// Mean validation loss (NaN without validation data).
+    pub valid_loss: f64,
+    /// `(name, value)` of each metric.
+    pub metrics: Vec<(String, f64)>,
+    /// Wall time of the epoch, training and validation.
+    pub seconds: f64,
+    /// Global steps done when the epoch ended.
+    pub steps_done: usize,
+}
+
+/// Whether training goes on after an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Stop after this event; the reason reaches the caller of `fit`.
+    Stop(String),
+}
+
+/// Events of a fit, in the order they happen. Every method has a do-nothing default.
+#[allow(unused_variables)]
+pub trait Callback {
+    fn before_fit(&mut self, epochs: usize, batches: usize) -> Result<()> {
+        Ok(())
+    }
+    fn before_epoch(&mut self, epoch: usize) -> Result<()> {
+        Ok(())
+    }
+    /// After the forward pass and the loss, before backward: the place to refuse a bad loss.
+    fn after_loss(&mut self, step: &StepInfo) -> Result<Flow> {
+        Ok(Flow::Continue)
+    }
+    /// After the optimizer step.
+    fn after_step(&mut self, step: &StepInfo) -> Result<Flow> {
+        Ok(Flow::Continue)
+    }
+    /// After validation, at the end of an epoch.
+    fn after_epoch(&mut self, epoch: &EpochInfo) -> Result<Flow> {
+        Ok(Flow::Continue)
+    }
+    /// Once at the end, also when training stopped early (`stopped` holds the reason).
+    fn after_fit(&mut self, stopped: Option<&str>) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! Checkpoints: named tensors plus a JSON header in one safetensors file, written atomically
+//! (temporary file, fsync, rename), so an interrupted write never replaces a good checkpoint.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use schedule::SmoothLoss;
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use crate::learner::Position;
+
+/// The tensor holding the JSON header.
+const META: &str = "meta.json";
+
+/// What a checkpoint records besides tensors: where to resume and the loss smoother's state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub position: Position,
+    pub smooth: SmoothLoss,
+    /// JSON has no infinity: `None` stands for "no best yet".
+    #[serde(with = "finite_or_none")]
+    pub best_smooth: f64,
+}
+
+/// Writes `tensors` and `meta` to `path` atomically.
+pub fn save(path: &Path, tensors: &[(String, Tensor)], meta: &Checkpoint) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let json = serde_json::to_vec(meta)?;
+    let header = Tensor::from_slice(&json).to_kind(Kind::Uint8);
+    let mut named: Vec<(&str, Tensor)> = tensors
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.to_device(tch::Device::Cpu)))
+        .collect();
+    named.push((META, header));
+    let tmp = path.with_extension("safetensors.partial");
+    let written = Tensor::write_safetensors(&named, &tmp)
+        .map_err(|e| anyhow!("{e}"))
+        .and_then(|()| fs::File::open(&tmp)?.sync_all().map_err(Into::into))
+        .and_then(|()| fs::rename(&tmp, path).map_err(Into::into));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e.context(format!(
+            "writing checkpoint {} (the previous one is kept)",
+            path.display()
+        )));
+    }
+    // Make the rename itself durable.
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Reads a checkpoint, refusing truncated or foreign files with a message naming the file.
+pub fn load(path: &Path) -> Result<(Vec<(String, Tensor)>, Checkpoint)> {
+    if !path.exists() {
+        bail!("checkpoint {} does not exist", path.display());
+    }
+    let tensors = Tensor::read_safetensors(path)
+        .map_err(|e| anyhow!("checkpoint {} is corrupt or truncated: {e}", path.display()))?;
+    let mut meta = None;
+    let mut rest = Vec::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        if name == META {
+            let bytes: Vec<u8> = Vec::try_from(&t)?;
+            meta = Some(
+                serde_json::from_slice::<Checkpoint>(&bytes).with_context(|| {
+                    format!("checkpoint {} has an unreadable header", path.display())
+                })?,
+            );
+        } else {
+            rest.push((name, t));
+        }
+    }
+    let meta = meta.ok_or_else(|| {
+        anyhow!(
+            "{} is not a onecycle checkpoint (no header)",
+            path.display()
+        )
+    })?;
+    Ok((rest, meta))
+}
+
+/// Serialises a float that may be infinite as a number or `null`.
+mod finite_or_none {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_some(v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename (for small text files).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    let result = (|| -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(anyhow!("writing {}: {e}", path.display()));
+    }
+    Ok(())
+}

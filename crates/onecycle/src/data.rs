@@ -1,0 +1,125 @@
+//! What the Learner trains on: batches of `(inputs, targets)` tensors from any source. Image
+//! loaders implement [`Data`] in the `vision` crate; [`TensorData`] serves in-memory tensors
+//! (tabular data, sequences, tests).
+
+use anyhow::Result;
+use tch::Tensor;
+
+/// One mini-batch: model inputs and the targets its loss compares outputs with.
+#[derive(Debug)]
+pub struct Batch {
+    pub inputs: Tensor,
+    pub targets: Tensor,
+}
+
+impl Batch {
+    /// Number of items (the first dimension of `inputs`).
+    pub fn len(&self) -> usize {
+        self.inputs.size().first().copied().unwrap_or(0) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A stream of batches, possibly failing (a corrupt file, a worker error). It owns what it
+/// needs (shared data, worker threads), so the Learner can train while iterating.
+pub type Batches = Box<dyn Iterator<Item = Result<Batch>>>;
+
+/// Training and validation batches. The training order of an epoch must depend only on the
+/// epoch number (and the source's seed), so that resuming at `(epoch, batch)` replays exactly.
+pub trait Data {
+    /// Batches in one training epoch.
+    fn train_batches(&self) -> usize;
+    /// Items in one training epoch (for images/s).
+    fn train_items(&self) -> usize;
+    /// Training batches of `epoch`, starting at batch `skip` (0 for a whole epoch).
+    fn train_epoch(&self, epoch: usize, skip: usize) -> Result<Batches>;
+    /// Validation batches, always in the same order, without augmentation.
+    fn valid(&self) -> Result<Batches>;
+    /// Batches in one validation pass (0 when there is no validation set).
+    fn valid_batches(&self) -> usize;
+}
+
+/// In-memory tensors split into batches; shuffled per epoch from `seed` when `shuffle` is set.
+pub struct TensorData {
+    pub train: (Tensor, Tensor),
+    pub valid: Option<(Tensor, Tensor)>,
+    pub batch_size: usize,
+    pub shuffle: bool,
+    pub seed: u64,
+}
+
+impl TensorData {
+    fn rows(t: &Tensor) -> usize {
+        t.size()[0] as usize
+    }
+
+    /// The permutation of training rows for `epoch`: a Fisher–Yates shuffle driven by
+    /// SplitMix64, so the order is the same on every machine and thread count.
+    pub fn order(&self, epoch: usize) -> Vec<i64> {
+        let n = Self::rows(&self.train.0);
+        let mut idx: Vec<i64> = (0..n as i64).collect();
+        if self.shuffle {
+            let mut state = self.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            for i in (1..n).rev() {
+                let j = (splitmix64(&mut state) % (i as u64 + 1)) as usize;
+                idx.swap(i, j);
+            }
+        }
+        idx
+    }
+
+    fn batches(&self, x: &Tensor, y: &Tensor, order: Vec<i64>, skip: usize) -> Batches {
+        let bs = self.batch_size.max(1);
+        let (x, y) = (x.shallow_clone(), y.shallow_clone());
+        let chunks: Vec<Vec<i64>> = order.chunks(bs).skip(skip).map(<[i64]>::to_vec).collect();
+        Box::new(chunks.into_iter().map(move |rows| {
+            let index = Tensor::from_slice(&rows);
+            Ok(Batch {
+                inputs: x.f_index_select(0, &index)?,
+                targets: y.f_index_select(0, &index)?,
+            })
+        }))
+    }
+}
+
+impl Data for TensorData {
+    fn train_batches(&self) -> usize {
+        Self::rows(&self.train.0).div_ceil(self.batch_size.max(1))
+    }
+
+    fn train_items(&self) -> usize {
+        Self::rows(&self.train.0)
+    }
+
+    fn train_epoch(&self, epoch: usize, skip: usize) -> Result<Batches> {
+        Ok(self.batches(&self.train.0, &self.train.1, self.order(epoch), skip))
+    }
+
+    fn valid(&self) -> Result<Batches> {
+        match &self.valid {
+            Some((x, y)) => {
+                let order = (0..Self::rows(x) as i64).collect();
+                Ok(self.batches(x, y, order, 0))
+            }
+            None => Ok(Box::new(std::iter::empty())),
+        }
+    }
+
+    fn valid_batches(&self) -> usize {
+        self.valid
+            .as_ref()
+            .map_or(0, |(x, _)| Self::rows(x).div_ceil(self.batch_size.max(1)))
+    }
+}
+
+/// SplitMix64: a tiny, well-mixed generator for reproducible shuffles.
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

@@ -1,0 +1,137 @@
+//! The run folder's history: `steps.csv` (one row per training step, with the LR and momentum
+//! actually applied) and `epochs.csv` (one row per epoch), written as training goes and cut back
+//! to the checkpoint when a run resumes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::callback::{Callback, EpochInfo, Flow, StepInfo};
+
+pub const STEPS_HEADER: &str = "epoch,step,lr,momentum,loss,smooth_loss";
+
+/// Appends to `steps.csv` and `epochs.csv` in a run folder (a [`Callback`]).
+pub struct RunLog {
+    dir: PathBuf,
+    steps: BufWriter<File>,
+    epochs: Option<BufWriter<File>>,
+}
+
+impl RunLog {
+    /// Starts fresh files in `dir` (created if needed).
+    pub fn create(dir: &Path) -> Result<RunLog> {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("steps.csv");
+        let mut steps = BufWriter::new(
+            File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        writeln!(steps, "{STEPS_HEADER}")?;
+        let _ = fs::remove_file(dir.join("epochs.csv"));
+        Ok(RunLog {
+            dir: dir.to_path_buf(),
+            steps,
+            epochs: None,
+        })
+    }
+
+    /// Continues the files in `dir` for a run resumed at global step `step` after `epochs_done`
+    /// epochs: rows from later steps and epochs (written after the checkpoint) are dropped.
+    pub fn resume(dir: &Path, step: usize, epochs_done: usize) -> Result<RunLog> {
+        keep_rows(&dir.join("steps.csv"), |cols| {
+            cols.get(1)
+                .and_then(|s| s.parse::<usize>().ok())
+                .is_some_and(|s| s < step)
+        })?;
+        let epochs_path = dir.join("epochs.csv");
+        let epochs = if epochs_path.exists() {
+            keep_rows(&epochs_path, |cols| {
+                cols.first()
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .is_some_and(|e| e < epochs_done)
+            })?;
+            Some(BufWriter::new(
+                OpenOptions::new().append(true).open(&epochs_path)?,
+            ))
+        } else {
+            None
+        };
+        let steps = BufWriter::new(
+            OpenOptions::new()
+                .append(true)
+                .open(dir.join("steps.csv"))?,
+        );
+        Ok(RunLog {
+            dir: dir.to_path_buf(),
+            steps,
+            epochs,
+        })
+    }
+
+    fn epochs_writer(&mut self, info: &EpochInfo) -> Result<&mut BufWriter<File>> {
+        if self.epochs.is_none() {
+            let path = self.dir.join("epochs.csv");
+            let mut w = BufWriter::new(
+                File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+            );
+            let names: Vec<&str> = info.metrics.iter().map(|(n, _)| n.as_str()).collect();
+            let mut header = vec!["epoch", "train_loss", "valid_loss"];
+            header.extend(names);
+            header.push("seconds");
+            writeln!(w, "{}", header.join(","))?;
+            self.epochs = Some(w);
+        }
+        Ok(self.epochs.as_mut().expect("just set"))
+    }
+}
+
+/// Rewrites a CSV keeping its header and the rows whose columns satisfy `keep`.
+fn keep_rows(path: &Path, keep: impl Fn(&[&str]) -> bool) -> Result<()> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut out = String::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line?;
+        let cols: Vec<&str> = line.split(',').collect();
+        if i == 0 || keep(&cols) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    crate::checkpoint::write_atomic(path, out.as_bytes())
+}
+
+impl Callback for RunLog {
+    fn after_step(&mut self, s: &StepInfo) -> Result<Flow> {
+        writeln!(
+            self.steps,
+            "{},{},{:?},{:?},{:?},{:?}",
+            s.epoch, s.step, s.lr, s.momentum, s.loss, s.smooth_loss
+        )
+        .context("writing steps.csv")?;
+        Ok(Flow::Continue)
+    }
+
+    fn after_epoch(&mut self, e: &EpochInfo) -> Result<Flow> {
+        self.steps.flush().context("writing steps.csv")?;
+        let w = self.epochs_writer(e)?;
+        let mut row = vec![
+            e.epoch.to_string(),
+            format!("{:?}", e.train_loss),
+            format!("{:?}", e.valid_loss),
+        ];
+        row.extend(e.metrics.iter().map(|(_, v)| format!("{v:?}")));
+        row.push(format!("{:.3}", e.seconds));
+        writeln!(w, "{}", row.join(",")).context("writing epochs.csv")?;
+        w.flush().context("writing epochs.csv")?;
+        Ok(Flow::Continue)
+    }
+
+    fn after_fit(&mut self, _stopped: Option<&str>) -> Result<()> {
+        self.steps.flush().context("writing steps.csv")?;
+        if let Some(w) = self.epochs.as_mut() {
+            w.flush().context("writing epochs.csv")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,653 @@
+//! The Learner: a model, its data, a loss, metrics and a scheduled optimizer, trained step by step
+//! with the schedule's learning rate and momentum, watched by callbacks, checkpointed atomically
+//! and resumable mid-schedule.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use schedule::{
+    ClrBetaParams, FlatCosParams, OneCycleParams, Policy, Schedule, SgdrParams, SmoothLoss,
+    StepsParams,
+};
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::callback::{Callback, EpochInfo, Flow, StepInfo};
+use crate::checkpoint::{self, Checkpoint};
+use crate::data::Data;
+use crate::metrics::Metric;
+use crate::optim::{clip_grad_norm, is_bn_or_bias, Hyper, OptKind, Optimizer, Param, WdMode};
+
+/// Computes the loss of a batch from the model's outputs and the targets.
+pub type LossFn = Box<dyn Fn(&Tensor, &Tensor) -> Tensor>;
+
+/// Cross-entropy on class indices, optionally with label smoothing (0 = none).
+pub fn cross_entropy(label_smoothing: f64) -> LossFn {
+    Box::new(move |out, target| {
+        out.cross_entropy_loss::<Tensor>(target, None, tch::Reduction::Mean, -100, label_smoothing)
+    })
+}
+
+/// Mean squared error, for regression.
+pub fn mse() -> LossFn {
+    Box::new(|out, target| out.mse_loss(target, tch::Reduction::Mean))
+}
+
+/// Optimizer settings that the schedule does not drive.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainConfig {
+    pub opt: OptKind,
+    pub wd: f64,
+    pub wd_mode: WdMode,
+    /// Apply weight decay to batch-norm and bias parameters too (fastai's `bn_wd`).
+    pub bn_wd: bool,
+    /// Momentum (β1) when the schedule does not set one.
+    pub momentum: f64,
+    /// Clip the global gradient norm to this value.
+    pub clip: Option<f64>,
+    /// Stop when the smoothed loss exceeds this multiple of its best value (or is not finite).
+    pub diverge_factor: f64,
+}
+
+impl Default for TrainConfig {
+    /// SGD with momentum 0.9, no weight decay, stop on NaN or a 10× loss explosion.
+    fn default() -> Self {
+        TrainConfig {
+            opt: OptKind::Sgd { nesterov: false },
+            wd: 0.0,
+            wd_mode: WdMode::L2,
+            bn_wd: true,
+            momentum: 0.9,
+            clip: None,
+            diverge_factor: 10.0,
+        }
+    }
+}
+
+/// Learning rates per layer group: one value for all, or fastai's `slice(lo, hi)` spread
+/// geometrically from the first group to the last.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Lrs {
+    All,
+    Slice { lo: f64, hi: f64 },
+}
+
+impl Lrs {
+    /// Multipliers applied to the schedule's LR (which is the last group's LR), per group.
+    pub fn multipliers(self, groups: usize) -> Vec<f64> {
+        match self {
+            Lrs::All => vec![1.0; groups],
+            Lrs::Slice { lo, hi } => {
+                if groups <= 1 {
+                    return vec![1.0; groups];
+                }
+                let step = (hi / lo).powf(1.0 / (groups - 1) as f64);
+                (0..groups).map(|g| lo * step.powi(g as i32) / hi).collect()
+            }
+        }
+    }
+}
+
+/// Where a fit stands: the next step to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Position {
+    pub epoch: usize,
+    pub batch: usize,
+    pub step: usize,
+}
+
+/// The outcome of a fit.
+#[derive(Debug, Clone)]
+pub struct FitSummary {
+    pub epochs: Vec<EpochInfo>,
+    pub steps: usize,
+    pub seconds: f64,
+    pub items: usize,
+    /// Why training stopped early, if it did.
+    pub stopped: Option<String>,
+}
+
+impl FitSummary {
+    /// Value of metric `name` after the last epoch.
+    pub fn final_metric(&self, name: &str) -> Option<f64> {
+        let last = self.epochs.last()?;
+        last.metrics
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, v)| v)
+    }
+}
+
+/// Training stopped because the loss diverged; the weights were rolled back.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "training diverged at step {step} (epoch {epoch}, lr {lr:.3e}): loss {loss}; weights and optimizer state rolled back to the start of epoch {epoch}"
+)]
+pub struct Diverged {
+    pub step: usize,
+    pub epoch: usize,
+    pub lr: f64,
+    pub loss: f64,
+}
+
+pub struct Learner<D: Data> {
+    pub vs: nn::VarStore,
+    net: Box<dyn nn::ModuleT>,
+    pub data: D,
+    loss_fn: LossFn,
+    metrics: Vec<Box<dyn Metric>>,
+    opt: Optimizer,
+    config: TrainConfig,
+    groups: usize,
+    frozen: Vec<bool>,
+    lrs: Lrs,
+    callbacks: Vec<Box<dyn Callback>>,
+    checkpoint_dir: Option<PathBuf>,
+    input_fn: Option<Box<dyn Fn(Tensor) -> Tensor>>,
+    smooth: SmoothLoss,
+    /// Lowest smoothed training loss seen after the first steps (for the divergence guard).
+    best_smooth: f64,
+}
+
+impl<D: Data> Learner<D> {
+    /// `group_of` maps a variable name to its layer group (`0..groups`, input to output).
+    pub fn new(
+        vs: nn::VarStore,
+        net: Box<dyn nn::ModuleT>,
+        data: D,
+        loss_fn: LossFn,
+        groups: usize,
+        group_of: impl Fn(&str) -> usize,
+        config: TrainConfig,
+    ) -> Result<Self> {
+        let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut params = Vec::new();
+        for (name, tensor) in named {
+            if !tensor.requires_grad() {
+                continue; // batch-norm running statistics
+            }
+            let group = group_of(&name);
+            if group >= groups {
+                bail!("variable {name} is in group {group}, but the model has {groups} groups");
+            }
+            let decay = config.bn_wd || !is_bn_or_bias(&tensor);
+            params.push(Param {
+                name,
+                tensor,
+                group,
+                decay,
+            });
+        }
+        if params.is_empty() {
+            bail!("the model has no trainable parameters");
+        }
+        let opt = Optimizer::new(config.opt, config.wd_mode, params);
+        Ok(Learner {
+            vs,
+            net,
+            data,
+            loss_fn,
+            metrics: Vec::new(),
+            opt,
+            config,
+            groups,
+            frozen: vec![false; groups],
+            lrs: Lrs::All,
+            callbacks: Vec::new(),
+            checkpoint_dir: None,
+            input_fn: None,
+            smooth: SmoothLoss::default(),
+            best_smooth: f64::INFINITY,
+        })
+    }
+
+    pub fn add_metric(&mut self, metric: Box<dyn Metric>) {
+        self.metrics.push(metric);
+    }
+
+    pub fn add_callback(&mut self, callback: Box<dyn Callback>) {
+        self.callbacks.push(callback);
+    }
+
+    /// Applies `f` to every input batch after it reaches the device (e.g. channels-last).
+    pub fn set_input_fn(&mut self, f: impl Fn(Tensor) -> Tensor + 'static) {
+        self.input_fn = Some(Box::new(f));
+    }
+
+    /// Writes `checkpoints/last.safetensors` under `run_dir` at the end of every epoch.
+    pub fn checkpoint_to(&mut self, run_dir: &Path) {
+        self.checkpoint_dir = Some(run_dir.join("checkpoints"));
+    }
+
+    /// Discriminative learning rates (see [`Lrs`]).
+    pub fn set_lrs(&mut self, lrs: Lrs) {
+        self.lrs = lrs;
+    }
+
+    /// Freezes every group before `n` (fastai's `freeze_to`); `n = 0` unfreezes all.
+    pub fn freeze_to(&mut self, n: usize) {
+        self.frozen = (0..self.groups).map(|g| g < n).collect();
+    }
+
+    pub fn groups(&self) -> usize {
+        self.groups
+    }
+
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.opt
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Trains with the 1cycle policy (see [`OneCycleParams`]) for `epochs`.
+    pub fn fit_one_cycle(&mut self, epochs: usize, params: OneCycleParams) -> Result<FitSummary> {
+        self.fit(epochs, &Policy::OneCycle(params))
+    }
+
+    /// The seed's `use_clr_beta=(div, pct, max_mom, min_mom)` at `max_lr`.
+    pub fn fit_clr_beta(&mut self, epochs: usize, params: ClrBetaParams) -> Result<FitSummary> {
+        self.fit(epochs, &Policy::ClrBeta(params))
+    }
+
+    /// SGDR with the first cycle `cycle_len` epochs long, each next `cycle_mult` times longer.
+    pub fn fit_sgdr(
+        &mut self,
+        epochs: usize,
+        max_lr: f64,
+        cycle_len: usize,
+        cycle_mult: usize,
+    ) -> Result<FitSummary> {
+        let cycle_len = cycle_len * self.data.train_batches();
+        let params = SgdrParams {
+            max_lr,
+            cycle_len,
+            cycle_mult: Some(cycle_mult),
+            ..Default::default()
+        };
+        self.fit(epochs, &Policy::Sgdr(params))
+    }
+
+    /// fastai's `fit_flat_cos`.
+    pub fn fit_flat_cos(&mut self, epochs: usize, params: FlatCosParams) -> Result<FitSummary> {
+        self.fit(epochs, &Policy::FlatCos(params))
+    }
+
+    /// Piecewise-constant LR, multiplied by `gamma` at each of the `milestones` (in epochs).
+    pub fn fit_steps(
+        &mut self,
+        epochs: usize,
+        lr: f64,
+        milestones: &[usize],
+        gamma: f64,
+    ) -> Result<FitSummary> {
+        let nb = self.data.train_batches();
+        let milestones = milestones.iter().map(|m| m * nb).collect();
+        let params = StepsParams {
+            lr,
+            milestones,
+            gamma: Some(gamma),
+            momentum: None,
+        };
+        self.fit(epochs, &Policy::Steps(params))
+    }
+
+    /// Trains `epochs` epochs following `policy` over all their steps.
+    pub fn fit(&mut self, epochs: usize, policy: &Policy) -> Result<FitSummary> {
+        self.fit_from(epochs, policy, Position::default())
+    }
+
+    /// Like [`Learner::fit`], starting at `start` (after restoring a checkpoint).
+    pub fn fit_from(
+        &mut self,
+        epochs: usize,
+        policy: &Policy,
+        start: Position,
+    ) -> Result<FitSummary> {
+        let nb = self.data.train_batches();
+        if nb == 0 {
+            bail!("the training data has no batches");
+        }
+        if epochs == 0 {
+            bail!("epochs must be at least 1, got 0");
+        }
+        let schedule = policy
+            .build(epochs * nb)
+            .context("the schedule's parameters")?;
+        if start.step != start.epoch * nb + start.batch {
+            bail!("resume position {start:?} does not match {nb} batches per epoch");
+        }
+        let began = Instant::now();
+        let mut summary = FitSummary {
+            epochs: Vec::new(),
+            steps: 0,
+            seconds: 0.0,
+            items: 0,
+            stopped: None,
+        };
+        for cb in &mut self.callbacks {
+            cb.before_fit(epochs, nb)?;
+        }
+        let result = self.run_epochs(epochs, &*schedule, start, &mut summary);
+        summary.seconds = began.elapsed().as_secs_f64();
+        let stopped = match &result {
+            Ok(()) => summary.stopped.clone(),
+            Err(e) => Some(format!("{e:#}")),
+        };
+        for cb in &mut self.callbacks {
+            cb.after_fit(stopped.as_deref())?;
+        }
+        result.map(|()| summary)
+    }
+
+    fn run_epochs(
+        &mut self,
+        epochs: usize,
+        schedule: &dyn Schedule,
+        start: Position,
+        summary: &mut FitSummary,
+    ) -> Result<()> {
+        let nb = self.data.train_batches();
+        let mults = self.lrs.multipliers(self.groups);
+        for epoch in start.epoch..epochs {
+            let epoch_began = Instant::now();
+            let snapshot = self.snapshot();
+            let smooth_at_start = (self.smooth, self.best_smooth);
+            for cb in &mut self.callbacks {
+                cb.before_epoch(epoch)?;
+            }
+            let skip = if epoch == start.epoch { start.batch } else { 0 };
+            let (mut loss_sum, mut loss_items) = (0.0, 0usize);
+            let batches = self.data.train_epoch(epoch, skip)?;
+            for (i, batch) in batches.enumerate() {
+                let batch =
+                    batch.with_context(|| format!("loading training batch {}", skip + i))?;
+                let b = skip + i;
+                let step = epoch * nb + b;
+                let point = schedule.at(step)?;
+                let momentum = point.momentum.unwrap_or(self.config.momentum);
+                let inputs = self.prepare(batch.inputs);
+                let targets = batch.targets.to_device(self.vs.device());
+                let items = targets.size().first().copied().unwrap_or(0) as usize;
+                let out = self.net.forward_t(&inputs, true);
+                let loss = (self.loss_fn)(&out, &targets);
+                let loss_value = loss.double_value(&[]);
+                let smooth_loss = self.smooth.push(loss_value);
+                let mut info = StepInfo {
+                    epoch,
+                    epochs,
+                    batch: b,
+                    batches: nb,
+                    step,
+                    lr: point.lr,
+                    momentum,
+                    loss: loss_value,
+                    smooth_loss,
+                    items,
+                };
+                if let Some(why) = self.diverged(&info) {
+                    self.restore(&snapshot)?;
+                    (self.smooth, self.best_smooth) = smooth_at_start;
+                    summary.stopped = Some(why);
+                    return Err(Diverged {
+                        step,
+                        epoch,
+                        lr: point.lr,
+                        loss: loss_value,
+                    }
+                    .into());
+                }
+                let mut flow = Flow::Continue;
+                for cb in &mut self.callbacks {
+                    merge(&mut flow, cb.after_loss(&info)?);
+                }
+                if let Flow::Stop(why) = flow {
+                    summary.stopped = Some(why);
+                    return Ok(());
+                }
+                self.backward_and_step(&loss, point.lr, momentum, &mults)?;
+                info.items = items;
+                loss_sum += loss_value * items as f64;
+                loss_items += items;
+                summary.steps += 1;
+                summary.items += items;
+                for cb in &mut self.callbacks {
+                    merge(&mut flow, cb.after_step(&info)?);
+                }
+                if let Flow::Stop(why) = flow {
+                    summary.stopped = Some(why);
+                    return Ok(());
+                }
+            }
+            let (valid_loss, metrics) = self.validate()?;
+            let info = EpochInfo {
+                epoch,
+                epochs,
+                train_loss: loss_sum / loss_items.max(1) as f64,
+                valid_loss,
+                metrics,
+                seconds: epoch_began.elapsed().as_secs_f64(),
+                steps_done: (epoch + 1) * nb,
+            };
+            if let Some(dir) = self.checkpoint_dir.clone() {
+                let at = Position {
+                    epoch: epoch + 1,
+                    batch: 0,
+                    step: (epoch + 1) * nb,
+                };
+                self.save_checkpoint(&dir.join("last.safetensors"), at)?;
+            }
+            summary.epochs.push(info.clone());
+            let mut flow = Flow::Continue;
+            for cb in &mut self.callbacks {
+                merge(&mut flow, cb.after_epoch(&info)?);
+            }
+            if let Flow::Stop(why) = flow {
+                summary.stopped = Some(why);
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Non-finite loss, or a smoothed loss above `diverge_factor` × its best so far (judged
+    /// after the first 10 steps, so that the start of training cannot trigger it).
+    fn diverged(&mut self, info: &StepInfo) -> Option<String> {
+        if !info.loss.is_finite() {
+            return Some(format!("loss is {} at step {}", info.loss, info.step));
+        }
+        if self.smooth.count() > 10 {
+            let limit = self.config.diverge_factor * self.best_smooth;
+            if info.smooth_loss > limit {
+                return Some(format!(
+                    "smoothed loss {:.4} exceeds {}× its best {:.4} at step {}",
+                    info.smooth_loss, self.config.diverge_factor, self.best_smooth, info.step
+                ));
+            }
+            self.best_smooth = self.best_smooth.min(info.smooth_loss);
+        }
+        None
+    }
+
+    fn prepare(&self, inputs: Tensor) -> Tensor {
+        let x = inputs.to_device(self.vs.device());
+        match &self.input_fn {
+            Some(f) => f(x),
+            None => x,
+        }
+    }
+
+    /// Backward through the trainable parameters of unfrozen groups, then one optimizer step.
+    fn backward_and_step(
+        &mut self,
+        loss: &Tensor,
+        lr: f64,
+        momentum: f64,
+        mults: &[f64],
+    ) -> Result<()> {
+        let params = self.opt.params();
+        let live: Vec<usize> = (0..params.len())
+            .filter(|&i| !self.frozen[params[i].group])
+            .collect();
+        let inputs: Vec<&Tensor> = live.iter().map(|&i| &params[i].tensor).collect();
+        let grads = Tensor::f_run_backward(&[loss], &inputs, false, false)?;
+        let mut all: Vec<Option<Tensor>> = (0..params.len()).map(|_| None).collect();
+        for (i, g) in live.into_iter().zip(grads) {
+            all[i] = Some(g);
+        }
+        if let Some(max_norm) = self.config.clip {
+            clip_grad_norm(&mut all, max_norm);
+        }
+        let hypers: Vec<Hyper> = mults
+            .iter()
+            .map(|m| Hyper {
+                lr: lr * m,
+                momentum,
+                wd: self.config.wd,
+            })
+            .collect();
+        self.opt.step(&all, &hypers)
+    }
+
+    /// Mean loss over the validation set and each metric; NaN loss without validation data.
+    pub fn validate(&mut self) -> Result<(f64, Vec<(String, f64)>)> {
+        let _guard = tch::no_grad_guard();
+        for m in &mut self.metrics {
+            m.reset();
+        }
+        let (mut sum, mut items) = (0.0, 0usize);
+        for batch in self.data.valid()? {
+            let batch = batch.context("loading a validation batch")?;
+            let inputs = self.prepare(batch.inputs);
+            let targets = batch.targets.to_device(self.vs.device());
+            let out = self.net.forward_t(&inputs, false);
+            let n = targets.size().first().copied().unwrap_or(0) as usize;
+            sum += (self.loss_fn)(&out, &targets).double_value(&[]) * n as f64;
+            items += n;
+            for m in &mut self.metrics {
+                m.update(&out, &targets);
+            }
+        }
+        let loss = if items == 0 {
+            f64::NAN
+        } else {
+            sum / items as f64
+        };
+        Ok((
+            loss,
+            self.metrics.iter().map(|m| (m.name(), m.value())).collect(),
+        ))
+    }
+
+    /// Predictions (`softmax` of the outputs) over the validation set, in order.
+    pub fn predict_valid(&self, transform: impl Fn(&Tensor) -> Tensor) -> Result<(Tensor, Tensor)> {
+        let _guard = tch::no_grad_guard();
+        let (mut preds, mut targets) = (Vec::new(), Vec::new());
+        for batch in self.data.valid()? {
+            let batch = batch.context("loading a validation batch")?;
+            let inputs = transform(&self.prepare(batch.inputs));
+            preds.push(
+                self.net
+                    .forward_t(&inputs, false)
+                    .softmax(-1, Kind::Float)
+                    .to_device(Device::Cpu),
+            );
+            targets.push(batch.targets);
+        }
+        if preds.is_empty() {
+            bail!("there is no validation data to predict");
+        }
+        Ok((Tensor::cat(&preds, 0), Tensor::cat(&targets, 0)))
+    }
+
+    /// Model weights, batch-norm statistics and optimizer state as named tensors.
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = self
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(k, v)| (format!("model.{k}"), v))
+            .collect();
+        out.extend(
+            self.opt
+                .state_tensors()
+                .into_iter()
+                .map(|(k, v)| (format!("opt.{k}"), v)),
+        );
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    fn snapshot(&self) -> Vec<(String, Tensor)> {
+        let _guard = tch::no_grad_guard();
+        self.state()
+            .into_iter()
+            .map(|(k, v)| (k, v.copy()))
+            .collect()
+    }
+
+    /// Puts back weights, statistics and optimizer state from named tensors.
+    fn restore(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        let mut vars = self.vs.variables();
+        let mut opt_state = std::collections::BTreeMap::new();
+        let mut seen = 0;
+        for (name, value) in state {
+            if let Some(var) = name.strip_prefix("model.") {
+                let Some(target) = vars.get_mut(var) else {
+                    bail!("the checkpoint has a variable {var:?} that the model does not");
+                };
+                if target.size() != value.size() {
+                    bail!(
+                        "variable {var:?}: checkpoint shape {:?}, model {:?}",
+                        value.size(),
+                        target.size()
+                    );
+                }
+                target.copy_(value);
+                seen += 1;
+            } else if let Some(key) = name.strip_prefix("opt.") {
+                opt_state.insert(key.to_string(), value.shallow_clone());
+            }
+        }
+        if seen != vars.len() {
+            bail!(
+                "the checkpoint holds {seen} of the model's {} variables",
+                vars.len()
+            );
+        }
+        self.opt.load_state_tensors(&opt_state)
+    }
+
+    /// Writes weights, optimizer state, the schedule position and the loss smoother atomically.
+    pub fn save_checkpoint(&self, path: &Path, at: Position) -> Result<()> {
+        let meta = Checkpoint {
+            position: at,
+            smooth: self.smooth,
+            best_smooth: self.best_smooth,
+        };
+        checkpoint::save(path, &self.state(), &meta)
+    }
+
+    /// Restores a checkpoint written by [`Learner::save_checkpoint`]; returns where to resume.
+    pub fn load_checkpoint(&mut self, path: &Path) -> Result<Position> {
+        let (tensors, meta) = checkpoint::load(path)?;
+        self.restore(&tensors)
+            .with_context(|| format!("restoring {}", path.display()))?;
+        self.smooth = meta.smooth;
+        self.best_smooth = meta.best_smooth;
+        Ok(meta.position)
+    }
+}
+
+/// A stop from any callback wins over continuing.
+fn merge(flow: &mut Flow, next: Flow) {
+    if let Flow::Stop(_) = next {
+        if *flow == Flow::Continue {
+            *flow = next;
+        }
+    }
+}

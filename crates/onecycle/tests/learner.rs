@@ -1,0 +1,382 @@
+//! The Learner on a small regression task: the history it writes equals the schedule, groups get
+//! their own learning rates, a run resumed from a checkpoint equals the uninterrupted run bit for
+//! bit, divergence stops cleanly and rolls back, and bad checkpoints are refused.
+
+use std::path::{Path, PathBuf};
+
+use onecycle::callback::{Callback, EpochInfo, Flow};
+use onecycle::data::TensorData;
+use onecycle::history::RunLog;
+use onecycle::learner::{mse, Diverged, Learner, Lrs, TrainConfig};
+use onecycle::optim::{OptKind, WdMode};
+use schedule::{ConstantParams, OneCycleParams, Policy};
+use tch::{nn, nn::Module, Device, Kind, Tensor};
+
+/// y = x·w + b + noise, 256 training and 64 validation rows of 8 features.
+fn regression(seed: i64) -> TensorData {
+    tch::manual_seed(seed);
+    let opts = (Kind::Float, Device::Cpu);
+    let w = Tensor::randn([8, 1], opts);
+    let make = |n: i64| {
+        let x = Tensor::randn([n, 8], opts);
+        let y = x.matmul(&w) + 0.5 + Tensor::randn([n, 1], opts) * 0.1;
+        (x, y)
+    };
+    TensorData {
+        train: make(256),
+        valid: Some(make(64)),
+        batch_size: 32,
+        shuffle: true,
+        seed: 7,
+    }
+}
+
+/// Tests run on parallel threads and torch's generator is global: building data and weights
+/// under this lock makes each test's initial state independent of the others.
+static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Two groups: "body" (linear + batch norm) and "head" (linear).
+fn learner(config: TrainConfig) -> Learner<TensorData> {
+    let _lock = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let data = regression(0);
+    tch::manual_seed(1);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let root = vs.root();
+    let body = root.sub("body");
+    let head = root.sub("head");
+    let net = nn::seq_t()
+        .add(nn::linear(&body / "fc", 8, 16, Default::default()))
+        .add(nn::batch_norm1d(&body / "bn", 16, Default::default()))
+        .add_fn(|x| x.relu())
+        .add(nn::linear(&head / "fc", 16, 1, Default::default()));
+    let group_of = |name: &str| usize::from(name.starts_with("head"));
+    Learner::new(vs, Box::new(net), data, mse(), 2, group_of, config).unwrap()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("onecycle-learner-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn one_cycle() -> Policy {
+    Policy::OneCycle(OneCycleParams {
+        max_lr: 0.05,
+        ..Default::default()
+    })
+}
+
+fn weights(l: &Learner<TensorData>) -> Vec<(String, Vec<f32>)> {
+    let mut v: Vec<(String, Vec<f32>)> =
+        l.vs.variables()
+            .into_iter()
+            .map(|(k, t)| (k, Vec::<f32>::try_from(&t.flatten(0, -1)).unwrap()))
+            .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn steps_csv_records_the_schedule_s_lr_and_momentum_at_every_step() {
+    let dir = temp_dir("steps");
+    let mut l = learner(TrainConfig::default());
+    l.add_callback(Box::new(RunLog::create(&dir).unwrap()));
+    let summary = l.fit(3, &one_cycle()).unwrap();
+    assert_eq!(summary.steps, 24);
+    let expected = one_cycle().build(24).unwrap().points();
+    let text = std::fs::read_to_string(dir.join("steps.csv")).unwrap();
+    let mut rows = text.lines();
+    assert_eq!(rows.next(), Some("epoch,step,lr,momentum,loss,smooth_loss"));
+    let rows: Vec<Vec<f64>> = rows
+        .map(|r| r.split(',').map(|c| c.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 24);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row[0] as usize, i / 8, "epoch of step {i}");
+        assert_eq!(row[1] as usize, i);
+        assert_eq!(row[2], expected[i].lr, "lr at step {i}");
+        assert_eq!(Some(row[3]), expected[i].momentum, "momentum at step {i}");
+        assert!(row[4].is_finite() && row[5].is_finite());
+    }
+    let epochs = std::fs::read_to_string(dir.join("epochs.csv")).unwrap();
+    assert_eq!(
+        epochs.lines().next(),
+        Some("epoch,train_loss,valid_loss,seconds")
+    );
+    assert_eq!(epochs.lines().count(), 4);
+}
+
+#[test]
+fn one_cycle_training_lowers_the_validation_loss() {
+    let mut l = learner(TrainConfig {
+        wd: 1e-4,
+        ..TrainConfig::default()
+    });
+    let (before, _) = l.validate().unwrap();
+    let summary = l.fit(4, &one_cycle()).unwrap();
+    let after = summary.epochs.last().unwrap().valid_loss;
+    assert!(after < before * 0.2, "validation loss {before} → {after}");
+}
+
+#[test]
+fn a_frozen_group_does_not_move_and_slices_spread_the_lr_over_groups() {
+    // Frozen body: only the head changes.
+    let mut l = learner(TrainConfig::default());
+    let before = weights(&l);
+    l.freeze_to(1);
+    l.fit(
+        1,
+        &Policy::Constant(ConstantParams {
+            lr: 0.1,
+            momentum: None,
+        }),
+    )
+    .unwrap();
+    let after = weights(&l);
+    for ((name, b), (_, a)) in before.iter().zip(&after) {
+        let moved = b != a;
+        let trainable_body = name.starts_with("body") && !name.contains("running");
+        if trainable_body {
+            assert!(!moved, "{name} moved although its group is frozen");
+        }
+        if name.starts_with("head") {
+            assert!(moved, "{name} did not move");
+        }
+    }
+    // slice(1e-3, 1e-1) over two groups: the body trains at 1/100 of the head's rate.
+    assert_eq!(
+        Lrs::Slice { lo: 1e-3, hi: 1e-1 }.multipliers(2),
+        vec![0.01, 1.0]
+    );
+    let m = Lrs::Slice { lo: 1e-4, hi: 1e-2 }.multipliers(3);
+    assert!(
+        (m[0] - 0.01).abs() < 1e-15 && (m[1] - 0.1).abs() < 1e-15 && m[2] == 1.0,
+        "{m:?}"
+    );
+    // First SGD step without momentum moves each weight by lr·g exactly, so the body's
+    // steps are 1/100 of what a full-LR run gives.
+    let step = |lrs: Lrs| {
+        let mut l = learner(TrainConfig {
+            momentum: 0.0,
+            ..TrainConfig::default()
+        });
+        l.set_lrs(lrs);
+        let b = weights(&l);
+        l.add_callback(Box::new(StopAfterSteps(1)));
+        l.fit(
+            1,
+            &Policy::Constant(ConstantParams {
+                lr: 0.1,
+                momentum: Some(0.0),
+            }),
+        )
+        .unwrap();
+        let a = weights(&l);
+        let body = b.iter().position(|(n, _)| n == "body.fc.weight").unwrap();
+        (0..b[body].1.len())
+            .map(|i| (a[body].1[i] - b[body].1[i]) as f64)
+            .collect::<Vec<_>>()
+    };
+    let full = step(Lrs::All);
+    let sliced = step(Lrs::Slice { lo: 1e-3, hi: 1e-1 });
+    for (f, s) in full.iter().zip(&sliced) {
+        // Differences of f32 weights near 0.3 carry ±3e-8 of rounding.
+        assert!((s - f * 0.01).abs() <= 1e-7, "{s} vs {f}·0.01");
+    }
+}
+
+struct StopAfterSteps(usize);
+impl Callback for StopAfterSteps {
+    fn after_step(&mut self, s: &onecycle::callback::StepInfo) -> anyhow::Result<Flow> {
+        Ok(if s.step + 1 >= self.0 {
+            Flow::Stop("enough".into())
+        } else {
+            Flow::Continue
+        })
+    }
+}
+
+/// Simulates a crash: stops the run at the end of epoch `n` (after its checkpoint is written).
+struct CrashAfterEpoch(usize);
+impl Callback for CrashAfterEpoch {
+    fn after_epoch(&mut self, e: &EpochInfo) -> anyhow::Result<Flow> {
+        Ok(if e.epoch + 1 == self.0 {
+            Flow::Stop("crash".into())
+        } else {
+            Flow::Continue
+        })
+    }
+}
+
+fn run_dir_files(dir: &Path) -> (String, Vec<String>) {
+    let steps = std::fs::read_to_string(dir.join("steps.csv")).unwrap();
+    let epochs = std::fs::read_to_string(dir.join("epochs.csv")).unwrap();
+    // The seconds column differs between runs; compare everything else.
+    let epochs = epochs
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .collect();
+    (steps, epochs)
+}
+
+#[test]
+fn a_resumed_run_equals_the_uninterrupted_run_bit_for_bit() {
+    for opt in [OptKind::Sgd { nesterov: true }, OptKind::adam()] {
+        let config = TrainConfig {
+            opt,
+            wd: 1e-2,
+            wd_mode: WdMode::Decoupled,
+            ..TrainConfig::default()
+        };
+        let whole_dir = temp_dir("whole");
+        let mut whole = learner(config.clone());
+        whole.add_callback(Box::new(RunLog::create(&whole_dir).unwrap()));
+        whole.checkpoint_to(&whole_dir);
+        whole.fit(5, &one_cycle()).unwrap();
+
+        let dir = temp_dir("resumed");
+        let mut first = learner(config.clone());
+        first.add_callback(Box::new(RunLog::create(&dir).unwrap()));
+        first.add_callback(Box::new(CrashAfterEpoch(2)));
+        first.checkpoint_to(&dir);
+        let s = first.fit(5, &one_cycle()).unwrap();
+        assert_eq!(s.stopped.as_deref(), Some("crash"));
+        drop(first);
+
+        // A fresh process would rebuild the learner (different init seed on purpose) and load.
+        tch::manual_seed(99);
+        let mut resumed = learner(config);
+        let at = resumed
+            .load_checkpoint(&dir.join("checkpoints/last.safetensors"))
+            .unwrap();
+        assert_eq!((at.epoch, at.batch, at.step), (2, 0, 16));
+        resumed.add_callback(Box::new(RunLog::resume(&dir, at.step, at.epoch).unwrap()));
+        resumed.checkpoint_to(&dir);
+        resumed.fit_from(5, &one_cycle(), at).unwrap();
+
+        assert_eq!(
+            weights(&resumed),
+            weights(&whole),
+            "{opt:?}: weights differ"
+        );
+        assert_eq!(
+            run_dir_files(&dir),
+            run_dir_files(&whole_dir),
+            "{opt:?}: history differs"
+        );
+    }
+}
+
+#[test]
+fn divergence_stops_with_the_step_and_lr_and_rolls_back_to_the_epoch_start() {
+    let mut l = learner(TrainConfig::default());
+    // One good epoch at a sane LR, then LR 1e4.
+    l.fit(
+        1,
+        &Policy::Constant(ConstantParams {
+            lr: 0.01,
+            momentum: None,
+        }),
+    )
+    .unwrap();
+    let good = weights(&l);
+    let err = l
+        .fit(
+            2,
+            &Policy::Constant(ConstantParams {
+                lr: 1e4,
+                momentum: None,
+            }),
+        )
+        .unwrap_err();
+    let diverged = err.downcast_ref::<Diverged>().expect("a Diverged error");
+    assert_eq!(diverged.epoch, 0);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("diverged at step") && msg.contains("lr 1.000e4"),
+        "{msg}"
+    );
+    assert_eq!(weights(&l), good, "weights were not rolled back");
+}
+
+#[test]
+fn truncated_or_foreign_checkpoints_are_refused_with_a_clear_error() {
+    let dir = temp_dir("corrupt");
+    let mut l = learner(TrainConfig::default());
+    l.checkpoint_to(&dir);
+    l.fit(1, &one_cycle()).unwrap();
+    let path = dir.join("checkpoints/last.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+
+    let truncated = dir.join("truncated.safetensors");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let err = format!(
+        "{:#}",
+        learner(TrainConfig::default())
+            .load_checkpoint(&truncated)
+            .unwrap_err()
+    );
+    assert!(
+        err.contains("truncated.safetensors") && err.contains("corrupt or truncated"),
+        "{err}"
+    );
+
+    let foreign = dir.join("foreign.safetensors");
+    Tensor::write_safetensors(
+        &[("w", Tensor::zeros([2], (Kind::Float, Device::Cpu)))],
+        &foreign,
+    )
+    .unwrap();
+    let err = format!(
+        "{:#}",
+        learner(TrainConfig::default())
+            .load_checkpoint(&foreign)
+            .unwrap_err()
+    );
+    assert!(err.contains("not a onecycle checkpoint"), "{err}");
+
+    let missing = format!(
+        "{:#}",
+        learner(TrainConfig::default())
+            .load_checkpoint(&dir.join("nope"))
+            .unwrap_err()
+    );
+    assert!(missing.contains("does not exist"), "{missing}");
+
+    // No temporary file is left beside the good checkpoint.
+    let names: Vec<String> = std::fs::read_dir(dir.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["last.safetensors"]);
+}
+
+#[test]
+fn a_module_that_is_not_sequential_works_too() {
+    // Any nn::Module: a plain linear regression without batch norm, one group.
+    let _lock = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let vs = nn::VarStore::new(Device::Cpu);
+    let lin = nn::linear(vs.root() / "lin", 8, 1, Default::default());
+    #[derive(Debug)]
+    struct Wrap(nn::Linear);
+    impl nn::ModuleT for Wrap {
+        fn forward_t(&self, xs: &Tensor, _train: bool) -> Tensor {
+            self.0.forward(xs)
+        }
+    }
+    let mut l = Learner::new(
+        vs,
+        Box::new(Wrap(lin)),
+        regression(3),
+        mse(),
+        1,
+        |_| 0,
+        TrainConfig::default(),
+    )
+    .unwrap();
+    let (before, _) = l.validate().unwrap();
+    l.fit(3, &one_cycle()).unwrap();
+    let (after, _) = l.validate().unwrap();
+    assert!(after < before, "{before} → {after}");
+}

@@ -1,0 +1,236 @@
+//! Image-folder datasets (`root/<class>/*.png|jpg|jpeg`, classes sorted by name, files sorted by
+//! name within a class), decoded once into the `u8` CHW [`Dataset`] used by the loader.
+
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+
+use crate::dataset::Dataset;
+
+/// What is wrong with an image folder; every variant names the path at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum FolderError {
+    #[error("{path}: cannot list: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: no class folders (expected root/<class>/*.png|jpg)")]
+    NoClasses { path: PathBuf },
+    #[error("{path}: no .png/.jpg images in any class folder")]
+    NoImages { path: PathBuf },
+    #[error("{path}: {count} classes, at most 256 are supported")]
+    TooManyClasses { path: PathBuf, count: usize },
+    #[error("{path}: cannot decode image: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: image::ImageError,
+    },
+    #[error("{path}: image is {found:?} (w×h) but earlier images are {expected:?}; pass a size to resize them all")]
+    SizeMismatch {
+        path: PathBuf,
+        found: (u32, u32),
+        expected: (u32, u32),
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FolderError + '_ {
+    move |source| FolderError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Sorted entries of `dir` that satisfy `keep`.
+fn sorted_entries(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>, FolderError> {
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        if keep(&path) {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+/// Loads every image under `root/<class>/` as RGB. With `size = Some((width, height))` images are
+/// resized (bilinear) to it; without, all images must share the size of the first one.
+pub fn load(root: &Path, size: Option<(u32, u32)>) -> Result<Dataset, FolderError> {
+    let class_dirs = sorted_entries(root, |p| p.is_dir())?;
+    if class_dirs.is_empty() {
+        return Err(FolderError::NoClasses {
+            path: root.to_owned(),
+        });
+    }
+    if class_dirs.len() > 256 {
+        return Err(FolderError::TooManyClasses {
+            path: root.to_owned(),
+            count: class_dirs.len(),
+        });
+    }
+    let mut files = Vec::new();
+    for (label, dir) in class_dirs.iter().enumerate() {
+        for path in sorted_entries(dir, |p| p.is_file() && is_image(p))? {
+            files.push((path, label as u8));
+        }
+    }
+    if files.is_empty() {
+        return Err(FolderError::NoImages {
+            path: root.to_owned(),
+        });
+    }
+    let mut expected = size;
+    let mut pixels = Vec::new();
+    let mut labels = Vec::with_capacity(files.len());
+    for (path, label) in &files {
+        let unreadable = |source| FolderError::Unreadable {
+            path: path.clone(),
+            source,
+        };
+        let mut rgb = image::open(path).map_err(unreadable)?.into_rgb8();
+        let found = rgb.dimensions();
+        match (size, expected) {
+            (Some((w, h)), _) if found != (w, h) => {
+                rgb = image::imageops::resize(&rgb, w, h, FilterType::Triangle);
+            }
+            (None, Some(e)) if found != e => {
+                return Err(FolderError::SizeMismatch {
+                    path: path.clone(),
+                    found,
+                    expected: e,
+                });
+            }
+            _ => {}
+        }
+        let (w, h) = rgb.dimensions();
+        expected = Some((w, h));
+        if pixels.is_empty() {
+            pixels.reserve(files.len() * 3 * (w * h) as usize);
+        }
+        // HWC (interleaved) to CHW (planes).
+        let raw = rgb.as_raw();
+        for c in 0..3 {
+            pixels.extend(raw.iter().skip(c).step_by(3));
+        }
+        labels.push(*label);
+    }
+    let (w, h) = expected.expect("at least one image");
+    let classes = class_dirs
+        .iter()
+        .map(|d| {
+            d.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    Ok(
+        Dataset::new(pixels, labels, classes, (3, h as usize, w as usize))
+            .expect("one CHW image per label, labels below the class count"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Rgb, RgbImage};
+
+    /// A w×h image whose pixel (x, y) is (x, y, seed).
+    fn picture(w: u32, h: u32, seed: u8) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| Rgb([x as u8, y as u8, seed]))
+    }
+
+    fn save(root: &Path, class: &str, name: &str, img: &RgbImage) {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        img.save(root.join(class).join(name)).unwrap();
+    }
+
+    #[test]
+    fn classes_sorted_by_name_and_pixels_in_chw() {
+        let tmp = tempfile::tempdir().unwrap();
+        save(tmp.path(), "dog", "b.png", &picture(3, 2, 20));
+        save(tmp.path(), "dog", "a.png", &picture(3, 2, 10));
+        save(tmp.path(), "cat", "x.PNG", &picture(3, 2, 30));
+        std::fs::write(tmp.path().join("cat").join("notes.txt"), "ignored").unwrap();
+        let d = load(tmp.path(), None).unwrap();
+        assert_eq!(d.classes(), &["cat".to_string(), "dog".to_string()]);
+        assert_eq!(d.labels(), &[0, 1, 1]);
+        assert_eq!(d.shape(), (3, 2, 3));
+        // R plane = x, G plane = y, B plane = seed; "a.png" comes before "b.png".
+        assert_eq!(
+            d.image(1),
+            &[0, 1, 2, 0, 1, 2, 0, 0, 0, 1, 1, 1, 10, 10, 10, 10, 10, 10]
+        );
+        assert_eq!(d.image(2)[12], 20);
+    }
+
+    #[test]
+    fn jpeg_images_are_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        save(
+            tmp.path(),
+            "a",
+            "1.jpg",
+            &RgbImage::from_pixel(8, 8, Rgb([200, 100, 50])),
+        );
+        let d = load(tmp.path(), None).unwrap();
+        assert_eq!(d.shape(), (3, 8, 8));
+        assert!(d.image(0)[..64].iter().all(|&v| v.abs_diff(200) <= 3));
+    }
+
+    #[test]
+    fn mixed_sizes_are_an_error_naming_the_file_unless_resized() {
+        let tmp = tempfile::tempdir().unwrap();
+        save(tmp.path(), "a", "1.png", &picture(4, 4, 0));
+        save(tmp.path(), "b", "2.png", &picture(6, 5, 0));
+        let err = load(tmp.path(), None).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                FolderError::SizeMismatch {
+                    found: (6, 5),
+                    expected: (4, 4),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("2.png"), "{err}");
+        let d = load(tmp.path(), Some((5, 3))).unwrap();
+        assert_eq!((d.len(), d.shape()), (2, (3, 3, 5)));
+    }
+
+    #[test]
+    fn unreadable_image_is_an_error_naming_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        save(tmp.path(), "a", "1.png", &picture(4, 4, 0));
+        std::fs::write(tmp.path().join("a").join("2.png"), b"not a png").unwrap();
+        let err = load(tmp.path(), None).unwrap_err();
+        assert!(matches!(&err, FolderError::Unreadable { path, .. } if path.ends_with("a/2.png")));
+        assert!(err.to_string().contains("2.png"));
+    }
+
+    #[test]
+    fn empty_or_missing_folders_are_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            load(tmp.path(), None),
+            Err(FolderError::NoClasses { .. })
+        ));
+        std::fs::create_dir(tmp.path().join("a")).unwrap();
+        assert!(matches!(
+            load(tmp.path(), None),
+            Err(FolderError::NoImages { .. })
+        ));
+        let missing = tmp.path().join("nope");
+        let err = load(&missing, None).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+}

@@ -1,0 +1,90 @@
+//! Where a command's data comes from: the embedded sample by default, else a CIFAR-10 binary
+//! folder or an image folder with `train/` and `valid/` (or `val/`, `test/`) class folders.
+
+use std::path::Path;
+
+use crate::cifar::{self, CifarError, Split};
+use crate::dataset::Dataset;
+use crate::folder::{self, FolderError};
+use crate::sample;
+
+/// Why no data could be read from a path.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Cifar(#[from] CifarError),
+    #[error(transparent)]
+    Folder(#[from] FolderError),
+    #[error("{0}: neither a CIFAR-10 binary folder (data_batch_1.bin …) nor an image folder with train/ and valid/ (or val/, test/) class folders")]
+    Unknown(std::path::PathBuf),
+    #[error("{0}: its class folders differ from those of train/")]
+    ClassMismatch(std::path::PathBuf),
+}
+
+/// Training and validation data: `None` gives the embedded sample (3,500 / 500 images); a folder
+/// holding `data_batch_1.bin` gives CIFAR-10 train / test; a folder with `train/` and one of
+/// `valid/`, `val/`, `test/` gives image-folder datasets (validation classes must match).
+pub fn train_valid(path: Option<&Path>) -> Result<(Dataset, Dataset), SourceError> {
+    let Some(path) = path else {
+        return Ok(sample::cifar10_sample());
+    };
+    if path.join(cifar::TRAIN_FILES[0]).is_file() {
+        return Ok((
+            cifar::load(path, Split::Train)?,
+            cifar::load(path, Split::Test)?,
+        ));
+    }
+    let valid = ["valid", "val", "test"]
+        .iter()
+        .map(|v| path.join(v))
+        .find(|p| p.is_dir());
+    match (path.join("train"), valid) {
+        (train, Some(valid)) if train.is_dir() => {
+            let train = folder::load(&train, None)?;
+            let (_, h, w) = train.shape();
+            let valid_data = folder::load(&valid, Some((w as u32, h as u32)))?;
+            if valid_data.classes() != train.classes() {
+                return Err(SourceError::ClassMismatch(valid));
+            }
+            Ok((train, valid_data))
+        }
+        _ => Err(SourceError::Unknown(path.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_the_embedded_sample() {
+        let (train, valid) = train_valid(None).unwrap();
+        assert_eq!((train.len(), valid.len()), (3500, 500));
+    }
+
+    #[test]
+    fn image_folders_with_train_and_valid() {
+        let tmp = tempfile::tempdir().unwrap();
+        for (split, n) in [("train", 3), ("valid", 1)] {
+            for class in ["a", "b"] {
+                let dir = tmp.path().join(split).join(class);
+                std::fs::create_dir_all(&dir).unwrap();
+                for i in 0..n {
+                    image::RgbImage::new(4, 4)
+                        .save(dir.join(format!("{i}.png")))
+                        .unwrap();
+                }
+            }
+        }
+        let (train, valid) = train_valid(Some(tmp.path())).unwrap();
+        assert_eq!((train.len(), valid.len()), (6, 2));
+        assert_eq!(train.classes(), valid.classes());
+    }
+
+    #[test]
+    fn an_unrecognised_folder_is_an_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = train_valid(Some(tmp.path())).unwrap_err();
+        assert!(err.to_string().contains(&*tmp.path().to_string_lossy()));
+    }
+}
