@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use schedule::Policy;
+use schedule::{Policy, Rule};
 use vision::models::ModelName;
 use vision::train::{self, FitConfig, FitReport, Opt};
 
-use crate::policy_args::{PolicyArgs, PolicyName};
+use crate::policy_args::{LrArg, PolicyArgs, PolicyName};
 
 /// Train a model with a schedule (1cycle by default) and record everything in a run folder.
 #[derive(Debug, Args)]
@@ -61,6 +61,9 @@ pub struct FitArgs {
     /// Train without augmentation (pad-crop and flip are on by default)
     #[arg(long)]
     pub no_augment: bool,
+    /// Plain NCHW memory order instead of channels-last
+    #[arg(long)]
+    pub no_channels_last: bool,
     /// Loader worker threads [default: 1]
     #[arg(long)]
     pub workers: Option<usize>,
@@ -82,6 +85,10 @@ pub struct FitArgs {
     /// Continue the run in this folder from its last checkpoint, with its saved settings
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "run_dir"])]
     pub resume: Option<PathBuf>,
+    /// Which range-test suggestion --max-lr auto uses: valley, steep, minimum, slide, min-grad
+    /// [default: valley]
+    #[arg(long, value_name = "RULE")]
+    pub suggest: Option<Rule>,
     /// No progress bars or epoch lines
     #[arg(long)]
     pub quiet: bool,
@@ -135,6 +142,7 @@ impl FitArgs {
             c.limit_valid = self.limit_valid;
         }
         c.augment &= !self.no_augment;
+        c.channels_last &= !self.no_channels_last;
         set(&mut c.workers, self.workers);
         c.tta |= self.tta;
         set(&mut c.tta_beta, self.tta_beta);
@@ -151,8 +159,10 @@ impl FitArgs {
             _ => {
                 let name = self.policy.unwrap_or(PolicyName::OneCycle);
                 let mut args = self.schedule.clone();
-                if name == PolicyName::OneCycle && args.max_lr.is_none() {
-                    args.max_lr = Some(DEFAULT_MAX_LR);
+                let auto = args.max_lr == Some(LrArg::Auto);
+                if auto || (name == PolicyName::OneCycle && args.max_lr.is_none()) {
+                    // With `auto`, a placeholder until the range test has chosen the LR.
+                    args.max_lr = Some(LrArg::Value(DEFAULT_MAX_LR));
                 }
                 args.to_policy(name)
             }
@@ -164,6 +174,24 @@ fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *slot = v;
     }
+}
+
+/// `policy` with its peak (or only) learning rate set to `lr`.
+fn with_max_lr(mut policy: Policy, lr: f64) -> Result<Policy> {
+    match &mut policy {
+        Policy::OneCycle(p) => p.max_lr = lr,
+        Policy::ClrBeta(p) => p.max_lr = lr,
+        Policy::Cyclic(p) => p.max_lr = lr,
+        Policy::Sgdr(p) => p.max_lr = lr,
+        Policy::FlatCos(p) => p.lr = lr,
+        Policy::Steps(p) => p.lr = lr,
+        Policy::Constant(p) => p.lr = lr,
+        other => bail!(
+            "--max-lr auto does not apply to the {} policy",
+            other.name()
+        ),
+    }
+    Ok(policy)
 }
 
 /// `runs/<model>-<policy>`, or the first of `…-2`, `…-3`, … that does not exist yet.
@@ -187,11 +215,19 @@ pub fn run(args: FitArgs) -> Result<()> {
             train::resume(dir, args.quiet).with_context(|| format!("resuming {}", dir.display()))?
         }
         None => {
-            let config = args.to_config()?;
+            let mut config = args.to_config()?;
             let dir = args
                 .run_dir
                 .clone()
                 .unwrap_or_else(|| default_run_dir(&config));
+            if args.schedule.max_lr == Some(LrArg::Auto) {
+                let rule = args.suggest.unwrap_or(Rule::Valley);
+                let (lr, why) = train::suggest_max_lr(&config, rule, &dir)?;
+                println!("{why}");
+                config.schedule = with_max_lr(config.schedule, lr)?;
+            } else if args.suggest.is_some() {
+                bail!("--suggest chooses the LR for --max-lr auto; give both or neither");
+            }
             train::fit(&config, &dir, args.quiet)?
         }
     };

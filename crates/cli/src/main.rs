@@ -1,17 +1,20 @@
 //! The `onecycle` command: thin verbs over the onecycle library.
 
 mod bench_loader;
+mod bench_train;
 mod download;
 mod fit;
+mod lr_find;
 mod policy_args;
 mod schedule_cmd;
+mod suggest;
 
 use clap::{Parser, Subcommand};
 
 /// Train neural networks with Leslie Smith's disciplined approach: the LR range test, the 1cycle
 /// policy with cyclical momentum, and plots of everything.
 #[derive(Debug, Parser)]
-#[command(name = "onecycle", version, about)]
+#[command(name = "onecycle", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,6 +24,10 @@ struct Cli {
 enum Command {
     /// Train a model (1cycle by default) into a run folder with CSV history and checkpoints
     Fit(Box<fit::FitArgs>),
+    /// LR range test (optionally at several weight decays): CSV, plots and suggested LRs
+    LrFind(Box<lr_find::LrFindArgs>),
+    /// Suggested LRs (valley, steep, minimum, slide, min_grad) from a range-test CSV
+    Suggest(suggest::SuggestArgs),
     /// Print (and plot) a learning-rate / momentum schedule, one CSV row per step
     Schedule(Box<schedule_cmd::ScheduleArgs>),
     /// Download a data set (checked and unpacked atomically)
@@ -34,6 +41,8 @@ enum Command {
 enum BenchCommand {
     /// Images per second the data loader delivers
     Loader(bench_loader::BenchLoaderArgs),
+    /// Images per second of full training steps for a model
+    Train(bench_train::BenchTrainArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,9 +50,12 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Fit(args) => fit::run(*args),
+        Command::LrFind(args) => lr_find::run(*args),
+        Command::Suggest(args) => suggest::run(args),
         Command::Schedule(args) => schedule_cmd::run(*args),
         Command::Download(args) => download::run(args),
         Command::Bench(BenchCommand::Loader(args)) => bench_loader::run(args),
+        Command::Bench(BenchCommand::Train(args)) => bench_train::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

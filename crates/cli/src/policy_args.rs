@@ -33,8 +33,9 @@ pub enum PolicyName {
 #[derive(Debug, Clone, Default, Args)]
 pub struct PolicyArgs {
     /// Peak LR (one-cycle, clr-beta, cyclic, sgdr) or the LR (flat-cos, steps, constant)
+    /// (`onecycle fit` also takes `auto`: run the LR range test first and use its suggestion)
     #[arg(long = "max-lr", visible_alias = "lr", value_name = "LR")]
-    pub max_lr: Option<f64>,
+    pub max_lr: Option<LrArg>,
     /// Start LR is max-lr/div (one-cycle: default 25; clr-beta: required)
     #[arg(long)]
     pub div: Option<f64>,
@@ -127,7 +128,36 @@ pub enum ModeName {
     ExpRange,
 }
 
+/// A learning rate on the command line, or `auto` (chosen by a range test).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LrArg {
+    Value(f64),
+    Auto,
+}
+
+impl std::str::FromStr for LrArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<LrArg, String> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(LrArg::Auto);
+        }
+        s.parse()
+            .map(LrArg::Value)
+            .map_err(|_| format!("expected a number or `auto`, got {s:?}"))
+    }
+}
+
 impl PolicyArgs {
+    /// `--max-lr` as a number; `auto` must have been resolved (by `fit`) before.
+    fn max_lr(&self) -> Result<Option<f64>> {
+        match self.max_lr {
+            None => Ok(None),
+            Some(LrArg::Value(v)) => Ok(Some(v)),
+            Some(LrArg::Auto) => bail!("--max-lr auto is only understood by `onecycle fit`"),
+        }
+    }
+
     /// The options given on the command line, by flag name, in declaration order.
     pub fn given(&self) -> Vec<&'static str> {
         let flags = [
@@ -212,7 +242,7 @@ impl PolicyArgs {
         };
         Ok(match name {
             PolicyName::OneCycle => Policy::OneCycle(OneCycleParams {
-                max_lr: need(self.max_lr, "--max-lr")?,
+                max_lr: need(self.max_lr()?, "--max-lr")?,
                 convention: match self.convention.unwrap_or(ConventionName::Pytorch) {
                     ConventionName::Pytorch => Convention::Pytorch,
                     ConventionName::Fastai => Convention::Fastai,
@@ -234,14 +264,14 @@ impl PolicyArgs {
                 },
             }),
             PolicyName::ClrBeta => Policy::ClrBeta(ClrBetaParams {
-                max_lr: need(self.max_lr, "--max-lr")?,
+                max_lr: need(self.max_lr()?, "--max-lr")?,
                 div: need(self.div, "--div")?,
                 pct: need(self.pct, "--pct")?,
                 moms: pair(parse_moms(self.moms.as_deref(), 2)?),
             }),
             PolicyName::Cyclic => Policy::Cyclic(CyclicParams {
                 base_lr: need(self.base_lr, "--base-lr")?,
-                max_lr: need(self.max_lr, "--max-lr")?,
+                max_lr: need(self.max_lr()?, "--max-lr")?,
                 step_size_up: self
                     .step_size_up
                     .ok_or_else(|| anyhow::anyhow!("the cyclic policy needs --step-size-up"))?,
@@ -255,7 +285,7 @@ impl PolicyArgs {
                 moms: pair(parse_moms(self.moms.as_deref(), 2)?),
             }),
             PolicyName::Sgdr => Policy::Sgdr(SgdrParams {
-                max_lr: need(self.max_lr, "--max-lr")?,
+                max_lr: need(self.max_lr()?, "--max-lr")?,
                 min_lr: self.min_lr,
                 cycle_len: self
                     .cycle_len
@@ -264,19 +294,19 @@ impl PolicyArgs {
                 momentum: self.momentum,
             }),
             PolicyName::FlatCos => Policy::FlatCos(FlatCosParams {
-                lr: need(self.max_lr, "--lr")?,
+                lr: need(self.max_lr()?, "--lr")?,
                 final_div: self.final_div,
                 pct_start: self.pct_start,
                 momentum: self.momentum,
             }),
             PolicyName::Steps => Policy::Steps(StepsParams {
-                lr: need(self.max_lr, "--lr")?,
+                lr: need(self.max_lr()?, "--lr")?,
                 milestones: self.milestones.clone().unwrap_or_default(),
                 gamma: self.gamma,
                 momentum: self.momentum,
             }),
             PolicyName::Constant => Policy::Constant(ConstantParams {
-                lr: need(self.max_lr, "--lr")?,
+                lr: need(self.max_lr()?, "--lr")?,
                 momentum: self.momentum,
             }),
             PolicyName::Sweep => Policy::Sweep(SweepParams {

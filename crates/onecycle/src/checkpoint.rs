@@ -36,7 +36,7 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], meta: &Checkpoint) -> Res
     let header = Tensor::from_slice(&json).to_kind(Kind::Uint8);
     let mut named: Vec<(&str, Tensor)> = tensors
         .iter()
-        .map(|(k, v)| (k.as_str(), v.to_device(tch::Device::Cpu)))
+        .map(|(k, v)| (k.as_str(), v.to_device(tch::Device::Cpu).contiguous()))
         .collect();
     named.push((META, header));
     let tmp = path.with_extension("safetensors.partial");

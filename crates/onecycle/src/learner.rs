@@ -15,7 +15,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::callback::{Callback, EpochInfo, Flow, StepInfo};
 use crate::checkpoint::{self, Checkpoint};
-use crate::data::Data;
+use crate::data::{Batch, Data};
 use crate::metrics::Metric;
 use crate::optim::{clip_grad_norm, is_bn_or_bias, Hyper, OptKind, Optimizer, Param, WdMode};
 
@@ -512,6 +512,46 @@ impl<D: Data> Learner<D> {
         self.opt.step(&all, &hypers)
     }
 
+    /// One optimisation step on a batch (forward, loss, backward, update) at `lr` for the last
+    /// group (others scaled by the discriminative multipliers) and `momentum`; returns the loss.
+    /// For benchmarks and custom loops: no schedule, callbacks or history.
+    pub fn train_step(
+        &mut self,
+        inputs: Tensor,
+        targets: &Tensor,
+        lr: f64,
+        momentum: f64,
+    ) -> Result<f64> {
+        let inputs = self.prepare(inputs);
+        let out = self.net.forward_t(&inputs, true);
+        let loss = (self.loss_fn)(&out, targets);
+        let value = loss.double_value(&[]);
+        let mults = self.lrs.multipliers(self.groups);
+        self.backward_and_step(&loss, lr, momentum, &mults)?;
+        Ok(value)
+    }
+
+    /// Keeps 4-D weights and input batches in channels-last (NHWC) memory order: the same
+    /// arithmetic, but oneDNN's convolutions run faster on it (+27–40 % on CPU here). Call before
+    /// training.
+    pub fn use_channels_last(&mut self) {
+        let _guard = tch::no_grad_guard();
+        for (_, mut var) in self.vs.variables() {
+            if var.dim() == 4 {
+                let nhwc = to_channels_last(&var);
+                var.set_data(&nhwc);
+            }
+        }
+        let previous = self.input_fn.take();
+        self.input_fn = Some(Box::new(move |x| {
+            let x = match &previous {
+                Some(f) => f(x),
+                None => x,
+            };
+            to_channels_last(&x)
+        }));
+    }
+
     /// Mean loss over the validation set and each metric; NaN loss without validation data.
     pub fn validate(&mut self) -> Result<(f64, Vec<(String, f64)>)> {
         let _guard = tch::no_grad_guard();
@@ -563,6 +603,26 @@ impl<D: Data> Learner<D> {
         Ok((Tensor::cat(&preds, 0), Tensor::cat(&targets, 0)))
     }
 
+    /// Loss and metrics of one batch in evaluation mode, for the range test's per-step validation.
+    pub(crate) fn eval_batch(&mut self, batch: Batch) -> Result<(f64, Vec<(String, f64)>)> {
+        let _guard = tch::no_grad_guard();
+        let inputs = self.prepare(batch.inputs);
+        let targets = batch.targets.to_device(self.vs.device());
+        let out = self.net.forward_t(&inputs, false);
+        let loss = (self.loss_fn)(&out, &targets).double_value(&[]);
+        for m in &mut self.metrics {
+            m.reset();
+            m.update(&out, &targets);
+        }
+        let metrics = self.metrics.iter().map(|m| (m.name(), m.value())).collect();
+        Ok((loss, metrics))
+    }
+
+    /// The optimizer settings, for the range test's temporary weight decay and momentum.
+    pub(crate) fn config_mut(&mut self) -> &mut TrainConfig {
+        &mut self.config
+    }
+
     /// Model weights, batch-norm statistics and optimizer state as named tensors.
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut out: Vec<(String, Tensor)> = self
@@ -581,7 +641,7 @@ impl<D: Data> Learner<D> {
         out
     }
 
-    fn snapshot(&self) -> Vec<(String, Tensor)> {
+    pub(crate) fn snapshot(&self) -> Vec<(String, Tensor)> {
         let _guard = tch::no_grad_guard();
         self.state()
             .into_iter()
@@ -590,7 +650,7 @@ impl<D: Data> Learner<D> {
     }
 
     /// Puts back weights, statistics and optimizer state from named tensors.
-    fn restore(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+    pub(crate) fn restore(&mut self, state: &[(String, Tensor)]) -> Result<()> {
         let _guard = tch::no_grad_guard();
         let mut vars = self.vs.variables();
         let mut opt_state = std::collections::BTreeMap::new();
@@ -641,6 +701,14 @@ impl<D: Data> Learner<D> {
         self.best_smooth = meta.best_smooth;
         Ok(meta.position)
     }
+}
+
+/// The same 4-D tensor with NHWC strides (PyTorch's `memory_format=torch.channels_last`).
+pub fn to_channels_last(t: &Tensor) -> Tensor {
+    if t.dim() != 4 {
+        return t.shallow_clone();
+    }
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
 /// A stop from any callback wins over continuing.

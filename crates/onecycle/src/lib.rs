@@ -1,11 +1,13 @@
 //! onecycle: Leslie Smith's disciplined approach to training on libtorch: the LR range test, the
 //! 1cycle policy with cyclical momentum, and the plots that make those decisions visible.
+pub mod bench;
 pub mod callback;
 pub mod checkpoint;
 pub mod data;
 pub mod engine;
 pub mod history;
 pub mod learner;
+pub mod lr_find;
 pub mod metrics;
 pub mod ops;
 pub mod optim;

@@ -190,6 +190,21 @@ impl Optimizer {
     }
 }
 
+/// Applies weight decay the way `mode` says and returns the gradient to use: L2 adds `wd·p` to
+/// the gradient (PyTorch's `weight_decay`); decoupled shrinks `p` by `1 − lr·wd` (AdamW).
+fn weight_decay(p: &mut Tensor, grad: &Tensor, lr: f64, wd: f64, mode: WdMode) -> Result<Tensor> {
+    if wd == 0.0 {
+        return Ok(grad.shallow_clone());
+    }
+    match mode {
+        WdMode::L2 => Ok(add_scaled(grad, p, wd)?),
+        WdMode::Decoupled => {
+            let _ = p.g_mul_scalar_(1.0 - lr * wd);
+            Ok(grad.shallow_clone())
+        }
+    }
+}
+
 /// PyTorch's `_single_tensor_sgd` with dampening 0, plus decoupled decay for `true_wd`.
 fn sgd(
     p: &mut Tensor,
@@ -200,15 +215,7 @@ fn sgd(
     mode: WdMode,
     nesterov: bool,
 ) -> Result<()> {
-    let mut g = grad.shallow_clone();
-    if wd != 0.0 {
-        match mode {
-            WdMode::L2 => g = add_scaled(&g, p, wd)?,
-            WdMode::Decoupled => {
-                let _ = p.g_mul_scalar_(1.0 - h.lr * wd);
-            }
-        }
-    }
+    let mut g = weight_decay(p, grad, h.lr, wd, mode)?;
     if h.momentum != 0.0 {
         let buf = match state.buf.as_mut() {
             None => state.buf.insert(g.detach().copy()),
@@ -242,15 +249,7 @@ fn adam(
 ) -> Result<()> {
     let beta1 = h.momentum;
     state.step += 1;
-    let mut g = grad.shallow_clone();
-    if wd != 0.0 {
-        match mode {
-            WdMode::L2 => g = add_scaled(&g, p, wd)?,
-            WdMode::Decoupled => {
-                let _ = p.g_mul_scalar_(1.0 - h.lr * wd);
-            }
-        }
-    }
+    let g = weight_decay(p, grad, h.lr, wd, mode)?;
     let m = state.buf.get_or_insert_with(|| p.zeros_like());
     let _ = m.lerp_(&g, 1.0 - beta1);
     let v = state.sq.get_or_insert_with(|| p.zeros_like());

@@ -15,6 +15,11 @@ const HEIGHT: u32 = 600;
 /// Something that draws itself on any plotters backend.
 pub trait Figure {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()>;
+
+    /// Width and height in pixels; figures with several panels ask for more height.
+    fn size(&self) -> (u32, u32) {
+        (WIDTH, HEIGHT)
+    }
 }
 
 /// The image formats a chart can be written in, chosen by the file's extension.
@@ -46,13 +51,13 @@ pub fn save(figure: &impl Figure, path: &Path) -> Result<()> {
     }
     match format {
         Format::Png => {
-            let area = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+            let area = BitMapBackend::new(path, figure.size()).into_drawing_area();
             figure.draw(&area)?;
             area.present()
                 .map_err(|e| anyhow!("writing {}: {e}", path.display()))
         }
         Format::Svg => {
-            let area = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+            let area = SVGBackend::new(path, figure.size()).into_drawing_area();
             figure.draw(&area)?;
             area.present()
                 .map_err(|e| anyhow!("writing {}: {e}", path.display()))
@@ -190,5 +195,306 @@ pub fn format_value(v: f64) -> String {
     } else {
         let s = format!("{v:.4}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Colours of successive series and markers (matplotlib's cycle).
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+/// One line on an LR panel.
+struct Line {
+    label: String,
+    color: RGBColor,
+    width: u32,
+    points: Vec<(f64, f64)>,
+}
+
+/// A labelled point on an LR panel.
+struct Mark {
+    label: String,
+    color: RGBColor,
+    at: (f64, f64),
+}
+
+/// The LR span of `lrs` for a log axis (never empty).
+fn lr_span(lrs: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = lrs
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return 1e-7..10.0;
+    }
+    if hi > lo {
+        lo..hi
+    } else {
+        lo / 2.0..lo * 2.0
+    }
+}
+
+/// A loss range that keeps the interesting part: from the lowest value to at most twice the
+/// median (or the first smoothed value, if higher), so that a divergence does not squash the curve.
+fn loss_span(lines: &[Line], first: f64) -> std::ops::Range<f64> {
+    let mut values: Vec<f64> = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .collect();
+    if values.is_empty() {
+        return 0.0..1.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let (lo, hi, median) = (
+        values[0],
+        values[values.len() - 1],
+        values[values.len() / 2],
+    );
+    let cap = lo + 2.0 * (median.max(first) - lo).max(0.0);
+    let hi = if cap > lo { hi.min(cap) } else { hi };
+    padded_range([lo, hi].into_iter())
+}
+
+/// Draws `lines` and `marks` against a log LR axis on `area`, clipping values to `y`.
+fn lr_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    caption: &str,
+    y_desc: &str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    lines: Vec<Line>,
+    marks: Vec<Mark>,
+) -> Result<()> {
+    let mut chart = drawing(
+        ChartBuilder::on(area)
+            .caption(caption, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(80)
+            .build_cartesian_2d(x.log_scale(), y.clone()),
+    )?;
+    drawing(
+        chart
+            .configure_mesh()
+            .x_desc("learning rate (log scale)")
+            .x_label_formatter(&|v| format_value(*v))
+            .y_desc(y_desc)
+            .y_label_formatter(&|v| format_value(*v))
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 16))
+            .draw(),
+    )?;
+    let clip = |v: f64| v.clamp(y.start, y.end);
+    for line in lines {
+        let style = line.color.stroke_width(line.width);
+        let points: Vec<(f64, f64)> = line
+            .points
+            .into_iter()
+            .filter(|p| p.1.is_finite())
+            .map(|(a, b)| (a, clip(b)))
+            .collect();
+        drawing(chart.draw_series(LineSeries::new(points, style)))?
+            .label(line.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+    }
+    for mark in marks {
+        let color = mark.color;
+        let at = (mark.at.0, clip(mark.at.1));
+        let anno = drawing(chart.draw_series(std::iter::once(Circle::new(at, 7, color.filled()))))?;
+        if !mark.label.is_empty() {
+            anno.label(mark.label)
+                .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
+        }
+    }
+    drawing(
+        chart
+            .configure_series_labels()
+            .label_font(("sans-serif", 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw(),
+    )
+}
+
+/// A range test: training loss (raw and smoothed) against the LR on a log axis with the
+/// suggestions marked; with per-step validation, the validation loss and each metric below it.
+pub struct LrFindChart<'a> {
+    pub title: &'a str,
+    pub result: &'a crate::lr_find::LrFind,
+    pub suggestions: &'a [schedule::Suggestion],
+}
+
+impl LrFindChart<'_> {
+    fn panels(&self) -> usize {
+        if self.result.has_validation() {
+            2 + self.result.metric_names.len()
+        } else {
+            1
+        }
+    }
+}
+
+impl Figure for LrFindChart<'_> {
+    fn size(&self) -> (u32, u32) {
+        (WIDTH, 500 + 260 * (self.panels() as u32 - 1))
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        drawing(area.fill(&WHITE))?;
+        let rows = &self.result.rows;
+        let x = lr_span(rows.iter().map(|r| r.lr));
+        let extra = self.panels() - 1;
+        let (top, rest) = area.split_vertically(500);
+        let series = |f: &dyn Fn(&crate::lr_find::LrFindRow) -> f64| -> Vec<(f64, f64)> {
+            rows.iter().map(|r| (r.lr, f(r))).collect()
+        };
+        let first = rows.first().map_or(f64::NAN, |r| r.smooth_loss);
+        let lines = vec![
+            Line {
+                label: "loss".into(),
+                color: RGBColor(170, 200, 230),
+                width: 1,
+                points: series(&|r| r.loss),
+            },
+            Line {
+                label: "smoothed loss".into(),
+                color: PALETTE[0],
+                width: 2,
+                points: series(&|r| r.smooth_loss),
+            },
+        ];
+        let y = loss_span(&lines, first);
+        let marks = self
+            .suggestions
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Mark {
+                label: format!("{} {}", s.rule, format_value(s.lr)),
+                color: PALETTE[(i + 1) % PALETTE.len()],
+                at: s.mark,
+            })
+            .collect();
+        let caption = format!("{} (wd {})", self.title, format_value(self.result.wd));
+        lr_panel(&top, &caption, "training loss", x.clone(), y, lines, marks)?;
+        if extra == 0 {
+            return Ok(());
+        }
+        let panels = rest.split_evenly((extra, 1));
+        let first_val = rows
+            .first()
+            .and_then(|r| r.val_smooth_loss)
+            .unwrap_or(f64::NAN);
+        let val_lines = vec![
+            Line {
+                label: "validation loss (next batch)".into(),
+                color: RGBColor(250, 200, 160),
+                width: 1,
+                points: series(&|r| r.val_loss.unwrap_or(f64::NAN)),
+            },
+            Line {
+                label: "smoothed".into(),
+                color: PALETTE[1],
+                width: 2,
+                points: series(&|r| r.val_smooth_loss.unwrap_or(f64::NAN)),
+            },
+        ];
+        let y = loss_span(&val_lines, first_val);
+        lr_panel(
+            &panels[0],
+            "validation loss",
+            "loss",
+            x.clone(),
+            y,
+            val_lines,
+            Vec::new(),
+        )?;
+        for (m, name) in self.result.metric_names.iter().enumerate() {
+            let points = series(&|r| r.metrics.get(m).copied().unwrap_or(f64::NAN));
+            let y = padded_range(points.iter().map(|p| p.1).filter(|v| v.is_finite()));
+            let line = Line {
+                label: name.clone(),
+                color: PALETTE[2 + m % 6],
+                width: 2,
+                points,
+            };
+            lr_panel(
+                &panels[1 + m],
+                name,
+                name,
+                x.clone(),
+                y,
+                vec![line],
+                Vec::new(),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Range tests at several weight decays overlaid (smoothed loss), with each run's loss at the
+/// comparison LR of [`crate::lr_find::WdChoice`] marked.
+pub struct WdChart<'a> {
+    pub title: &'a str,
+    pub runs: &'a [crate::lr_find::LrFind],
+    pub choice: Option<&'a crate::lr_find::WdChoice>,
+}
+
+impl Figure for WdChart<'_> {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        drawing(area.fill(&WHITE))?;
+        let x = lr_span(self.runs.iter().flat_map(|r| r.rows.iter().map(|p| p.lr)));
+        let lines: Vec<Line> = self
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(i, run)| Line {
+                label: format!("wd {}", format_value(run.wd)),
+                color: PALETTE[i % PALETTE.len()],
+                width: 2,
+                points: run.rows.iter().map(|r| (r.lr, r.smooth_loss)).collect(),
+            })
+            .collect();
+        let first = self
+            .runs
+            .iter()
+            .filter_map(|r| r.rows.first().map(|p| p.smooth_loss))
+            .fold(f64::NAN, f64::max);
+        let y = loss_span(&lines, first);
+        let marks = match self.choice {
+            Some(c) => c
+                .losses
+                .iter()
+                .enumerate()
+                .map(|(i, &loss)| Mark {
+                    label: if i == c.index {
+                        format!("lowest at lr {}", format_value(c.lr))
+                    } else {
+                        String::new()
+                    },
+                    color: PALETTE[i % PALETTE.len()],
+                    at: (c.lr, loss),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        lr_panel(
+            area,
+            self.title,
+            "smoothed training loss",
+            x,
+            y,
+            lines,
+            marks,
+        )
     }
 }

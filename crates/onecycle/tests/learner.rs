@@ -380,3 +380,35 @@ fn a_module_that_is_not_sequential_works_too() {
     let (after, _) = l.validate().unwrap();
     assert!(after < before, "{before} → {after}");
 }
+
+/// Records the LR of every step.
+struct LrTrace(std::rc::Rc<std::cell::RefCell<Vec<f64>>>);
+impl Callback for LrTrace {
+    fn after_step(&mut self, s: &onecycle::callback::StepInfo) -> anyhow::Result<Flow> {
+        self.0.borrow_mut().push(s.lr);
+        Ok(Flow::Continue)
+    }
+}
+
+#[test]
+fn epoch_based_helpers_convert_epochs_to_steps() {
+    // 8 batches per epoch: milestones at epochs 1 and 2 are steps 8 and 16.
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut l = learner(TrainConfig::default());
+    l.add_callback(Box::new(LrTrace(seen.clone())));
+    l.fit_steps(3, 0.1, &[1, 2], 0.1).unwrap();
+    let lrs = seen.borrow().clone();
+    assert_eq!(lrs.len(), 24);
+    assert!(lrs[..8].iter().all(|&v| v == 0.1));
+    assert!(lrs[8..16].iter().all(|&v| (v - 0.01).abs() < 1e-15));
+    assert!(lrs[16..].iter().all(|&v| (v - 0.001).abs() < 1e-15));
+
+    // SGDR with one-epoch cycles restarts at the top every 8 steps.
+    seen.borrow_mut().clear();
+    let mut l = learner(TrainConfig::default());
+    l.add_callback(Box::new(LrTrace(seen.clone())));
+    l.fit_sgdr(2, 0.05, 1, 1).unwrap();
+    let lrs = seen.borrow().clone();
+    assert_eq!((lrs[0], lrs[8]), (0.05, 0.05));
+    assert!(lrs[7] < 0.01 && lrs[15] < 0.01, "{lrs:?}");
+}

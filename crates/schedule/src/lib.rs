@@ -11,6 +11,7 @@ mod one_cycle;
 mod policy;
 mod simple;
 mod smooth;
+pub mod suggest;
 mod validate;
 
 pub use anneal::{anneal_cos, anneal_linear, fastai_cos, Anneal};
@@ -23,6 +24,7 @@ pub use simple::{
     SweepKind, SweepParams,
 };
 pub use smooth::SmoothLoss;
+pub use suggest::{Curve, Rule, SuggestError, Suggestion};
 
 /// What a schedule prescribes for one step: the learning rate and, if scheduled, the momentum.
 #[derive(Debug, Clone, Copy, PartialEq)]

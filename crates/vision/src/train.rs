@@ -127,6 +127,8 @@ pub struct FitConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_valid: Option<usize>,
     pub augment: bool,
+    /// Keep weights and batches in channels-last memory order (faster convolutions on CPU).
+    pub channels_last: bool,
     pub workers: usize,
     /// Test-time augmentation: also report accuracy averaged over flips, blended by `tta_beta`.
     pub tta: bool,
@@ -154,6 +156,7 @@ impl FitConfig {
             limit_train: None,
             limit_valid: None,
             augment: true,
+            channels_last: true,
             workers: 1,
             tta: false,
             tta_beta: 0.25,
@@ -263,11 +266,27 @@ pub fn learner(config: &FitConfig) -> Result<Learner<ImageData>> {
         seed: config.seed,
     };
     let data = ImageData::new(train, valid, &options)?;
-    tch::manual_seed(config.seed as i64);
+    let mut learner = model_learner(config.model, classes, data, config, config.seed)?;
+    if config.channels_last {
+        learner.use_channels_last();
+    }
+    learner.add_metric(Box::new(accuracy()));
+    Ok(learner)
+}
+
+/// A Learner for model `name` with `classes` outputs on any data, with the loss and optimizer
+/// settings of `config`; weights initialised from `seed`.
+pub fn model_learner<D: Data>(
+    name: ModelName,
+    classes: i64,
+    data: D,
+    config: &FitConfig,
+    seed: u64,
+) -> Result<Learner<D>> {
+    tch::manual_seed(seed as i64);
     let vs = nn::VarStore::new(Device::Cpu);
-    let model = models::build(config.model, &vs.root(), classes);
-    let name = config.model;
-    let mut learner = Learner::new(
+    let model = models::build(name, &vs.root(), classes);
+    Learner::new(
         vs,
         Box::new(model),
         data,
@@ -275,9 +294,7 @@ pub fn learner(config: &FitConfig) -> Result<Learner<ImageData>> {
         models::group_count(name),
         move |var| models::group_of(name, var),
         config.train_config(),
-    )?;
-    learner.add_metric(Box::new(accuracy()));
-    Ok(learner)
+    )
 }
 
 /// Trains `config` into `run_dir` (created; `config.toml` written first).
@@ -360,4 +377,28 @@ pub fn tta_accuracy(learner: &Learner<ImageData>, beta: f64) -> Result<f64> {
         .eq_tensor(&targets)
         .to_kind(Kind::Float);
     Ok(hits.mean(Kind::Float).double_value(&[]))
+}
+
+/// The LR that a range test on `config`'s model and data suggests by `rule` (fastai's defaults:
+/// 1e-7 to 10 over 100 iterations, at the config's weight decay), with a sentence saying why;
+/// `lr_find.csv` and `lr_find.png` go to `run_dir`. For `onecycle fit --max-lr auto`.
+pub fn suggest_max_lr(
+    config: &FitConfig,
+    rule: schedule::Rule,
+    run_dir: &Path,
+) -> Result<(f64, String)> {
+    let mut learner = learner(config)?;
+    let found = learner.lr_find(&onecycle::lr_find::LrFindOptions::default())?;
+    onecycle::lr_find::save_run(&found, run_dir, "lr_find", "range test")?;
+    let s = found
+        .suggest(rule)
+        .context("the range test gave no usable curve; pass --max-lr")?;
+    let why = format!(
+        "max_lr {:.3e}: the {rule} suggestion of a {}-iteration range test ({}), see {}",
+        s.lr,
+        found.rows.len(),
+        rule.explain(),
+        run_dir.join("lr_find.png").display()
+    );
+    Ok((s.lr, why))
 }

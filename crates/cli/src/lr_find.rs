@@ -1,0 +1,214 @@
+//! `onecycle lr-find`: the LR range test on an image model and data set (the same options as
+//! `fit`), at one weight decay or several; writes CSVs and plots and prints the suggestions.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use onecycle::lr_find::{self, LrFind, LrFindOptions};
+use onecycle::plot::{self, WdChart};
+use schedule::{Policy, SweepKind};
+use vision::models::ModelName;
+use vision::train::{self, FitConfig, Opt};
+
+use crate::fit::OptName;
+
+/// Run the LR range test (optionally at several weight decays) and print the suggestions.
+#[derive(Debug, Args)]
+pub struct LrFindArgs {
+    /// CIFAR-10 binary folder or image folder (train/ + valid/) [default: the embedded sample]
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Model (as for `fit`) [default: resnet20]
+    #[arg(long)]
+    pub model: Option<ModelName>,
+    /// Images per batch [default: 128]
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// First learning rate
+    #[arg(long, default_value_t = 1e-7)]
+    pub start_lr: f64,
+    /// Learning rate the sweep ends at
+    #[arg(long, default_value_t = 10.0)]
+    pub end_lr: f64,
+    /// Iterations (the training data is cycled as needed)
+    #[arg(long, default_value_t = 100)]
+    pub num_it: usize,
+    /// Linear instead of exponential spacing
+    #[arg(long)]
+    pub linear: bool,
+    /// Run every iteration even when the loss diverges
+    #[arg(long)]
+    pub no_stop_div: bool,
+    /// Evaluate the next validation batch and the metrics after every step (the seed's lr_find2)
+    #[arg(long)]
+    pub val_each_step: bool,
+    /// Weight decay; several (comma-separated) run one test each and compare them [default: 5e-4]
+    #[arg(long, value_delimiter = ',', value_name = "W[,W2,…]")]
+    pub wd: Vec<f64>,
+    /// Optimizer [default: sgd]
+    #[arg(long, value_enum)]
+    pub opt: Option<OptName>,
+    /// Momentum (β1 for Adam) [default: 0.9]
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Decoupled weight decay (fastai's true_wd)
+    #[arg(long)]
+    pub true_wd: bool,
+    /// Train on the first N training images only
+    #[arg(long, value_name = "N")]
+    pub limit_train: Option<usize>,
+    /// Validate on the first N validation images only
+    #[arg(long, value_name = "N")]
+    pub limit_valid: Option<usize>,
+    /// No augmentation
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Loader worker threads [default: 1]
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Seed of the weights and the data order [default: 0]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Folder for lr_find.csv and the plots [default: runs/lr-find-<model>]
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+}
+
+impl LrFindArgs {
+    fn config(&self) -> Result<FitConfig> {
+        let mut c = FitConfig::new(Policy::Constant(schedule::ConstantParams {
+            lr: self.end_lr,
+            momentum: None,
+        }));
+        if let Some(d) = &self.data {
+            c.data = Some(d.clone());
+        }
+        if let Some(m) = self.model {
+            c.model = m;
+        }
+        if let Some(b) = self.batch {
+            c.batch = b;
+        }
+        if let Some(o) = self.opt {
+            c.opt = match o {
+                OptName::Sgd => Opt::Sgd,
+                OptName::Adam => Opt::Adam,
+                OptName::Adamw => Opt::Adamw,
+            };
+        }
+        if let Some(m) = self.momentum {
+            c.momentum = m;
+        }
+        c.true_wd |= self.true_wd;
+        c.limit_train = self.limit_train.or(c.limit_train);
+        c.limit_valid = self.limit_valid.or(c.limit_valid);
+        c.augment &= !self.no_augment;
+        if let Some(w) = self.workers {
+            c.workers = w;
+        }
+        if let Some(s) = self.seed {
+            c.seed = s;
+        }
+        if let [wd] = self.wd[..] {
+            c.wd = wd;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn options(&self) -> LrFindOptions {
+        LrFindOptions {
+            start_lr: self.start_lr,
+            end_lr: self.end_lr,
+            num_it: self.num_it,
+            kind: if self.linear {
+                SweepKind::Linear
+            } else {
+                SweepKind::Exponential
+            },
+            stop_div: !self.no_stop_div,
+            wd: None,
+            momentum: None,
+            val_each_step: self.val_each_step,
+        }
+    }
+}
+
+pub fn run(args: LrFindArgs) -> Result<()> {
+    if args.wd.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+        bail!("--wd values must be finite numbers ≥ 0, got {:?}", args.wd);
+    }
+    let config = args.config()?;
+    let dir = args
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/lr-find-{}", config.model)));
+    let mut learner = train::learner(&config)?;
+    let options = args.options();
+    if args.wd.len() <= 1 {
+        let found = learner.lr_find(&options)?;
+        lr_find::save_run(
+            &found,
+            &dir,
+            "lr_find",
+            &format!("{} range test", config.model),
+        )?;
+        print_run(&found, &dir.join("lr_find.csv"));
+        return Ok(());
+    }
+    let runs = learner.lr_find_wds(&args.wd, &options)?;
+    for run in &runs {
+        let stem = lr_find::wd_stem(run.wd);
+        let title = format!("{} range test", config.model);
+        lr_find::save_run(run, &dir, &stem, &title)?;
+        print_run(run, &dir.join(format!("{stem}.csv")));
+    }
+    let choice = lr_find::choose_wd(&runs);
+    let chart = WdChart {
+        title: &format!("{}: range tests by weight decay", config.model),
+        runs: &runs,
+        choice: choice.as_ref().ok(),
+    };
+    plot::save(&chart, &dir.join("lr_find_wd.png"))?;
+    match choice {
+        Ok(c) => {
+            let losses: Vec<String> = runs
+                .iter()
+                .zip(&c.losses)
+                .map(|(r, l)| format!("wd {:e}: {l:.4}", r.wd))
+                .collect();
+            println!(
+                "weight decay: {:e} has the lowest smoothed loss at lr {:.3e} (the highest lr every curve reaches before its minimum): {}",
+                c.wd,
+                c.lr,
+                losses.join(", ")
+            );
+        }
+        Err(e) => println!("weight decay: no comparison ({e:#})"),
+    }
+    println!("plot: {}", dir.join("lr_find_wd.png").display());
+    Ok(())
+}
+
+/// The run's summary and one line per suggestion.
+fn print_run(found: &LrFind, csv: &std::path::Path) {
+    let stopped = found
+        .stopped
+        .as_ref()
+        .map(|s| format!(", stopped: {s}"))
+        .unwrap_or_default();
+    println!(
+        "wd {:e}: {} iterations in {:.1}s{stopped} → {}",
+        found.wd,
+        found.rows.len(),
+        found.seconds,
+        csv.display()
+    );
+    for (rule, s) in found.suggestions() {
+        match s {
+            Ok(s) => println!("  {:<9}{:.3e}", rule.name(), s.lr),
+            Err(e) => println!("  {:<9}none: {e}", rule.name()),
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! A character-level LSTM language model on six of Shakespeare's sonnets: a range test with
+//! per-step validation, then 1cycle at its `valley` LR.
+//! `scripts/cargo run -p onecycle --example char_lm [OUT_DIR]` writes lr_find.csv and a plot.
+
+#[path = "common/tasks.rs"]
+mod tasks;
+
+use anyhow::Result;
+use onecycle::learner::TrainConfig;
+use onecycle::lr_find::LrFindOptions;
+use onecycle::optim::OptKind;
+use onecycle::plot::{self, LrFindChart};
+use schedule::{OneCycleParams, Rule};
+
+fn main() -> Result<()> {
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "runs/char_lm".into());
+    let out = std::path::Path::new(&out);
+    let config = TrainConfig {
+        opt: OptKind::adam(),
+        wd: 1e-4,
+        ..TrainConfig::default()
+    };
+    let mut learner = tasks::char_learner(0, config);
+    let found = learner.lr_find(&LrFindOptions {
+        start_lr: 1e-5,
+        end_lr: 1.0,
+        val_each_step: true,
+        ..LrFindOptions::default()
+    })?;
+    found.write_csv(&out.join("lr_find.csv"))?;
+    let suggestions: Vec<_> = found
+        .suggestions()
+        .into_iter()
+        .filter_map(|(_, s)| s.ok())
+        .collect();
+    for s in &suggestions {
+        println!("{:>8}: {:.3e}", s.rule, s.lr);
+    }
+    plot::save(
+        &LrFindChart {
+            title: "character LSTM",
+            result: &found,
+            suggestions: &suggestions,
+        },
+        &out.join("lr_find.png"),
+    )?;
+    let lr = found.suggest(Rule::Valley)?.lr;
+    let fit = learner.fit_one_cycle(
+        8,
+        OneCycleParams {
+            max_lr: lr,
+            ..Default::default()
+        },
+    )?;
+    for e in &fit.epochs {
+        println!(
+            "epoch {}: train {:.3}  valid {:.3}  accuracy {:.3}",
+            e.epoch, e.train_loss, e.valid_loss, e.metrics[0].1
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! Training throughput: images per second of full optimisation steps (forward, loss, backward,
+//! SGD update) on a synthetic batch, as `onecycle bench train` reports it.
+
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+use crate::data::Data;
+use crate::learner::Learner;
+
+/// What a training benchmark measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainBench {
+    pub batch: usize,
+    pub channels_last: bool,
+    pub threads: i32,
+    /// Timed steps (after the warm-up).
+    pub steps: usize,
+    pub seconds: f64,
+    pub images_per_sec: f64,
+    pub ms_per_step: f64,
+}
+
+/// Runs `warmup` untimed steps, then steps until `seconds` have passed (at least `min_steps`),
+/// on random images of shape `(c, h, w)` with labels in `0..classes`; in channels-last memory
+/// order when asked (converting the learner's weights).
+#[allow(clippy::too_many_arguments)]
+pub fn train_throughput<D: Data>(
+    learner: &mut Learner<D>,
+    channels_last: bool,
+    shape: (i64, i64, i64),
+    classes: i64,
+    batch: usize,
+    warmup: usize,
+    seconds: f64,
+    min_steps: usize,
+) -> Result<TrainBench> {
+    if batch == 0 {
+        bail!("batch must be at least 1, got 0");
+    }
+    if channels_last {
+        learner.use_channels_last();
+    }
+    let (c, h, w) = shape;
+    let b = batch as i64;
+    let inputs = Tensor::randn([b, c, h, w], (Kind::Float, Device::Cpu));
+    let targets = Tensor::randint(classes, [b], (Kind::Int64, Device::Cpu));
+    let targets = targets.to_device(learner.vs.device());
+    for _ in 0..warmup {
+        learner.train_step(inputs.shallow_clone(), &targets, 0.01, 0.9)?;
+    }
+    let began = Instant::now();
+    let mut steps = 0;
+    while steps < min_steps || began.elapsed().as_secs_f64() < seconds {
+        learner.train_step(inputs.shallow_clone(), &targets, 0.01, 0.9)?;
+        steps += 1;
+    }
+    let elapsed = began.elapsed().as_secs_f64();
+    Ok(TrainBench {
+        batch,
+        channels_last,
+        threads: tch::get_num_threads(),
+        steps,
+        seconds: elapsed,
+        images_per_sec: (steps * batch) as f64 / elapsed,
+        ms_per_step: elapsed * 1e3 / steps as f64,
+    })
+}

@@ -1,0 +1,401 @@
+//! The LR range test (fastai's `lr_find`, the seed's `lr_find2` with per-step validation) and
+//! weight-decay tuning with range tests. The model, optimizer state and batch-norm statistics are
+//! restored exactly afterwards; the sweep never touches the Learner's divergence guard or callbacks.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use schedule::{
+    Curve, Rule, Schedule, SmoothLoss, SuggestError, Suggestion, Sweep, SweepKind, SweepParams,
+};
+
+use crate::data::{Batch, Batches, Data};
+use crate::learner::Learner;
+
+/// Settings of one range test; the defaults are fastai's (`1e-7` to `10` over 100 iterations).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LrFindOptions {
+    pub start_lr: f64,
+    pub end_lr: f64,
+    /// Iterations, independent of the epoch length (the training data is cycled as needed).
+    pub num_it: usize,
+    /// Exponential (default) or linear spacing of the LRs.
+    pub kind: SweepKind,
+    /// Stop when the smoothed loss diverges (see [`StopRule`]).
+    pub stop_div: bool,
+    /// Weight decay during the test; `None` keeps the Learner's.
+    pub wd: Option<f64>,
+    /// Momentum (β1) during the test; `None` keeps the Learner's.
+    pub momentum: Option<f64>,
+    /// After every step, evaluate the next validation batch (cyclic) and the metrics (`lr_find2`).
+    pub val_each_step: bool,
+}
+
+impl Default for LrFindOptions {
+    fn default() -> Self {
+        LrFindOptions {
+            start_lr: 1e-7,
+            end_lr: 10.0,
+            num_it: 100,
+            kind: SweepKind::Exponential,
+            stop_div: true,
+            wd: None,
+            momentum: None,
+            val_each_step: false,
+        }
+    }
+}
+
+/// fastai's divergence stop: a non-finite loss, or a smoothed loss above `factor` × the best
+/// smoothed loss, where the best is tracked from iteration `warmup + 1` on (so the noisy first
+/// iterations can neither set nor trip it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StopRule {
+    pub factor: f64,
+    pub warmup: usize,
+    best: f64,
+    seen: usize,
+}
+
+impl Default for StopRule {
+    /// 4× the best, after the first 10 iterations.
+    fn default() -> Self {
+        StopRule::new(4.0, 10)
+    }
+}
+
+impl StopRule {
+    pub fn new(factor: f64, warmup: usize) -> StopRule {
+        StopRule {
+            factor,
+            warmup,
+            best: f64::INFINITY,
+            seen: 0,
+        }
+    }
+
+    /// Judges one iteration's raw and smoothed loss; `Some(reason)` means stop after it.
+    pub fn check(&mut self, lr: f64, loss: f64, smooth: f64) -> Option<String> {
+        self.seen += 1;
+        if !loss.is_finite() || !smooth.is_finite() {
+            return Some(format!("the loss is {loss} at lr {lr:.3e}"));
+        }
+        if self.seen > self.warmup {
+            if smooth > self.factor * self.best {
+                return Some(format!(
+                    "the smoothed loss {smooth:.4} exceeds {}× its best {:.4} at lr {lr:.3e}",
+                    self.factor, self.best
+                ));
+            }
+            self.best = self.best.min(smooth);
+        }
+        None
+    }
+}
+
+/// One iteration of a range test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LrFindRow {
+    pub lr: f64,
+    /// Training loss of the batch, before the step.
+    pub loss: f64,
+    /// Debiased EMA of `loss` (β = 0.98).
+    pub smooth_loss: f64,
+    /// With per-step validation: loss on the next validation batch after the step.
+    pub val_loss: Option<f64>,
+    pub val_smooth_loss: Option<f64>,
+    /// With per-step validation: each metric on that batch, in `LrFind::metric_names` order.
+    pub metrics: Vec<f64>,
+}
+
+/// The record of one range test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LrFind {
+    pub rows: Vec<LrFindRow>,
+    pub metric_names: Vec<String>,
+    pub options: LrFindOptions,
+    /// The weight decay in force during the test.
+    pub wd: f64,
+    /// Why the test ended before `num_it` iterations, if it did.
+    pub stopped: Option<String>,
+    pub seconds: f64,
+}
+
+impl LrFind {
+    pub fn lrs(&self) -> Vec<f64> {
+        self.rows.iter().map(|r| r.lr).collect()
+    }
+
+    pub fn smooth_losses(&self) -> Vec<f64> {
+        self.rows.iter().map(|r| r.smooth_loss).collect()
+    }
+
+    /// Whether validation was recorded at every step.
+    pub fn has_validation(&self) -> bool {
+        self.rows.first().is_some_and(|r| r.val_loss.is_some())
+    }
+
+    /// The smoothed curve as fastai's suggestions read it: `num_it / 10` points dropped at the
+    /// start and 5 at the end, cut before the first non-finite loss.
+    pub fn curve(&self) -> Result<Curve, SuggestError> {
+        Curve::fastai(&self.lrs(), &self.smooth_losses(), self.options.num_it)
+    }
+
+    pub fn suggest(&self, rule: Rule) -> Result<Suggestion, SuggestError> {
+        self.curve()?.suggest(rule)
+    }
+
+    /// Every rule's suggestion (or why there is none).
+    pub fn suggestions(&self) -> Vec<(Rule, Result<Suggestion, SuggestError>)> {
+        match self.curve() {
+            Ok(c) => c.suggest_all(),
+            Err(e) => Rule::ALL.iter().map(|&r| (r, Err(e.clone()))).collect(),
+        }
+    }
+
+    /// `lr,loss,smooth_loss[,val_loss,val_smooth_loss,<metric>…]`, one row per iteration.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("lr,loss,smooth_loss");
+        let val = self.has_validation();
+        if val {
+            out.push_str(",val_loss,val_smooth_loss");
+            for name in &self.metric_names {
+                out.push(',');
+                out.push_str(name);
+            }
+        }
+        out.push('\n');
+        for r in &self.rows {
+            let _ = write!(out, "{:?},{:?},{:?}", r.lr, r.loss, r.smooth_loss);
+            if val {
+                let v = |x: Option<f64>| x.unwrap_or(f64::NAN);
+                let _ = write!(out, ",{:?},{:?}", v(r.val_loss), v(r.val_smooth_loss));
+                for m in &r.metrics {
+                    let _ = write!(out, ",{m:?}");
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Writes [`LrFind::to_csv`] to `path` atomically.
+    pub fn write_csv(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        crate::checkpoint::write_atomic(path, self.to_csv().as_bytes())
+    }
+}
+
+/// Smith's reading of range tests at several weight decays: the run with the lowest smoothed loss
+/// at the comparison LR, defined as the smallest, over the runs, of the LR where each run's
+/// smoothed loss is lowest — the highest LR every curve reaches while still falling to its
+/// minimum (curves cut as for the suggestions). All runs share one sweep, so one row index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WdChoice {
+    /// Index into the runs, and that run's weight decay.
+    pub index: usize,
+    pub wd: f64,
+    /// The comparison LR and each run's smoothed loss there, in run order.
+    pub lr: f64,
+    pub losses: Vec<f64>,
+}
+
+/// Picks the weight decay by [`WdChoice`]'s rule.
+pub fn choose_wd(runs: &[LrFind]) -> Result<WdChoice> {
+    if runs.is_empty() {
+        bail!("no range tests to compare");
+    }
+    let mut k = usize::MAX;
+    for run in runs {
+        let curve = run
+            .curve()
+            .with_context(|| format!("the range test at wd {}", run.wd))?;
+        let skip = run.options.num_it / 10;
+        let lowest = curve
+            .losses()
+            .iter()
+            .enumerate()
+            .fold(
+                (0, f64::INFINITY),
+                |b, (i, &l)| if l < b.1 { (i, l) } else { b },
+            );
+        k = k.min(skip + lowest.0);
+    }
+    let losses: Vec<f64> = runs.iter().map(|r| r.rows[k].smooth_loss).collect();
+    let index = (0..runs.len())
+        .min_by(|&a, &b| losses[a].total_cmp(&losses[b]))
+        .expect("at least one run");
+    Ok(WdChoice {
+        index,
+        wd: runs[index].wd,
+        lr: runs[0].rows[k].lr,
+        losses,
+    })
+}
+
+impl<D: Data> Learner<D> {
+    /// Runs a range test (see [`LrFindOptions`]) and puts the model, optimizer state and
+    /// batch-norm statistics back exactly as they were.
+    pub fn lr_find(&mut self, options: &LrFindOptions) -> Result<LrFind> {
+        if options.num_it == 0 {
+            bail!("num_it must be at least 1, got 0");
+        }
+        if let Some(wd) = options.wd.filter(|w| !(w.is_finite() && *w >= 0.0)) {
+            bail!("wd must be a finite number ≥ 0, got {wd}");
+        }
+        let sweep = Sweep::new(
+            &SweepParams {
+                start_lr: options.start_lr,
+                end_lr: options.end_lr,
+                kind: options.kind,
+                momentum: options.momentum,
+            },
+            options.num_it,
+        )
+        .context("the range test's parameters")?;
+        if options.val_each_step && self.data.valid_batches() == 0 {
+            bail!("per-step validation needs validation data, and there is none");
+        }
+        let snapshot = self.snapshot();
+        let saved = self.config().clone();
+        let wd = options.wd.unwrap_or(saved.wd);
+        self.config_mut().wd = wd;
+        let began = Instant::now();
+        let result = self.sweep(&sweep, options);
+        self.config_mut().clone_from(&saved);
+        self.restore(&snapshot)
+            .context("restoring the model after the range test")?;
+        let (rows, metric_names, stopped) = result?;
+        Ok(LrFind {
+            rows,
+            metric_names,
+            options: options.clone(),
+            wd,
+            stopped,
+            seconds: began.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Range tests at each weight decay in `wds`, from the same weights and in the same data
+    /// order (each test restores the model; data order depends only on the epoch).
+    pub fn lr_find_wds(&mut self, wds: &[f64], options: &LrFindOptions) -> Result<Vec<LrFind>> {
+        wds.iter()
+            .map(|&wd| {
+                self.lr_find(&LrFindOptions {
+                    wd: Some(wd),
+                    ..options.clone()
+                })
+            })
+            .collect()
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn sweep(
+        &mut self,
+        sweep: &Sweep,
+        options: &LrFindOptions,
+    ) -> Result<(Vec<LrFindRow>, Vec<String>, Option<String>)> {
+        let momentum = options.momentum.unwrap_or(self.config().momentum);
+        let mut train = TrainCycle::default();
+        let mut valid: Option<Batches> = None;
+        let (mut smooth, mut val_smooth) = (SmoothLoss::default(), SmoothLoss::default());
+        let mut stop = StopRule::default();
+        let mut rows = Vec::with_capacity(options.num_it);
+        let mut names = Vec::new();
+        for i in 0..options.num_it {
+            let lr = sweep.at(i)?.lr;
+            let batch = train.next(&self.data)?;
+            let targets = batch.targets.to_device(self.vs.device());
+            let loss = self
+                .train_step(batch.inputs, &targets, lr, momentum)
+                .with_context(|| format!("range-test step {i} at lr {lr:.3e}"))?;
+            let smooth_loss = smooth.push(loss);
+            let mut row = LrFindRow {
+                lr,
+                loss,
+                smooth_loss,
+                val_loss: None,
+                val_smooth_loss: None,
+                metrics: Vec::new(),
+            };
+            if options.val_each_step {
+                let batch = next_valid(&self.data, &mut valid)?;
+                let (val_loss, metrics) = self.eval_batch(batch)?;
+                row.val_loss = Some(val_loss);
+                row.val_smooth_loss = Some(val_smooth.push(val_loss));
+                names = metrics.iter().map(|(n, _)| n.clone()).collect();
+                row.metrics = metrics.into_iter().map(|(_, v)| v).collect();
+            }
+            rows.push(row);
+            if options.stop_div {
+                if let Some(why) = stop.check(lr, loss, smooth_loss) {
+                    return Ok((rows, names, Some(why)));
+                }
+            }
+        }
+        Ok((rows, names, None))
+    }
+}
+
+/// Training batches across epochs 0, 1, 2, …, each epoch in the order the data gives it.
+#[derive(Default)]
+struct TrainCycle {
+    epoch: usize,
+    batches: Option<Batches>,
+}
+
+impl TrainCycle {
+    fn next<D: Data>(&mut self, data: &D) -> Result<Batch> {
+        for _ in 0..2 {
+            if self.batches.is_none() {
+                self.batches = Some(data.train_epoch(self.epoch, 0)?);
+            }
+            if let Some(b) = self.batches.as_mut().and_then(Iterator::next) {
+                return b
+                    .with_context(|| format!("loading a training batch of epoch {}", self.epoch));
+            }
+            self.batches = None;
+            self.epoch += 1;
+        }
+        bail!("the training data has no batches")
+    }
+}
+
+/// The next validation batch, starting over at the end of the set.
+fn next_valid<D: Data>(data: &D, valid: &mut Option<Batches>) -> Result<Batch> {
+    for _ in 0..2 {
+        if valid.is_none() {
+            *valid = Some(data.valid()?);
+        }
+        if let Some(b) = valid.as_mut().and_then(Iterator::next) {
+            return b.context("loading a validation batch");
+        }
+        *valid = None;
+    }
+    bail!("the validation data has no batches")
+}
+
+/// Writes `<stem>.csv` and `<stem>.png` (the curve with every available suggestion) to `dir`.
+pub fn save_run(found: &LrFind, dir: &Path, stem: &str, title: &str) -> Result<()> {
+    found.write_csv(&dir.join(format!("{stem}.csv")))?;
+    let suggestions: Vec<Suggestion> = found
+        .suggestions()
+        .into_iter()
+        .filter_map(|(_, s)| s.ok())
+        .collect();
+    let chart = crate::plot::LrFindChart {
+        title,
+        result: found,
+        suggestions: &suggestions,
+    };
+    crate::plot::save(&chart, &dir.join(format!("{stem}.png")))
+}
+
+/// The file stem for the range test at weight decay `wd` among several: `lr_find_wd1e-3`.
+pub fn wd_stem(wd: f64) -> String {
+    format!("lr_find_wd{wd:e}")
+}

@@ -1,0 +1,99 @@
+//! The fit recipe on the embedded sample: training lowers the validation loss, TTA blends plain
+//! and flipped predictions, and epoch-counted schedule lengths become step counts.
+
+use onecycle::data::Data;
+use schedule::{OneCycleParams, Policy, SgdrParams, StepsParams};
+use tch::Kind;
+use vision::models::ModelName;
+use vision::train::{learner, tta_accuracy, FitConfig};
+
+fn quick() -> FitConfig {
+    let mut c = FitConfig::new(Policy::OneCycle(OneCycleParams {
+        max_lr: 0.05,
+        ..Default::default()
+    }));
+    c.model = ModelName::SmallCnn;
+    c.batch = 64;
+    c.limit_train = Some(1024);
+    c.limit_valid = Some(256);
+    c
+}
+
+#[test]
+fn one_cycle_training_on_the_embedded_sample_lowers_the_validation_loss() {
+    let config = quick();
+    let mut l = learner(&config).unwrap();
+    let (before, _) = l.validate().unwrap();
+    let policy = config.schedule_in_steps(l.data.train_batches());
+    let summary = l.fit(3, &policy).unwrap();
+    let after = summary.epochs.last().unwrap().valid_loss;
+    assert!(after < before - 0.1, "validation loss {before} → {after}");
+    assert!(
+        summary.final_metric("accuracy").unwrap() > 0.2,
+        "above the 0.1 of chance"
+    );
+}
+
+#[test]
+fn tta_blends_plain_and_flipped_predictions_by_beta() {
+    let config = quick();
+    let mut l = learner(&config).unwrap();
+    let policy = config.schedule_in_steps(l.data.train_batches());
+    l.fit(1, &policy).unwrap();
+    let (_, metrics) = l.validate().unwrap();
+    let plain = metrics.iter().find(|m| m.0 == "accuracy").unwrap().1;
+    assert_eq!(
+        tta_accuracy(&l, 1.0).unwrap(),
+        plain,
+        "beta 1 is the plain prediction"
+    );
+    let (flipped, targets) = l.predict_valid(|x| x.flip([3])).unwrap();
+    let flip_acc = flipped
+        .argmax(-1, false)
+        .eq_tensor(&targets)
+        .to_kind(Kind::Float)
+        .mean(Kind::Float);
+    assert_eq!(
+        tta_accuracy(&l, 0.0).unwrap(),
+        flip_acc.double_value(&[]),
+        "beta 0 is the flips alone"
+    );
+    let blend = tta_accuracy(&l, 0.25).unwrap();
+    assert!((0.0..=1.0).contains(&blend));
+}
+
+#[test]
+fn schedule_lengths_in_epochs_become_steps() {
+    let mut c = quick();
+    c.schedule = Policy::Steps(StepsParams {
+        lr: 0.1,
+        milestones: vec![2, 3],
+        gamma: None,
+        momentum: None,
+    });
+    match c.schedule_in_steps(16) {
+        Policy::Steps(p) => assert_eq!(p.milestones, [32, 48]),
+        other => panic!("{other:?}"),
+    }
+    c.schedule = Policy::Sgdr(SgdrParams {
+        max_lr: 0.1,
+        cycle_len: 1,
+        ..Default::default()
+    });
+    match c.schedule_in_steps(16) {
+        Policy::Sgdr(p) => assert_eq!(p.cycle_len, 16),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_config_survives_a_toml_round_trip() {
+    let mut c = quick();
+    c.tta = true;
+    c.clip = Some(1.0);
+    let text = toml::to_string(&c).unwrap();
+    let back: FitConfig = toml::from_str(&text).unwrap();
+    assert_eq!(back, c);
+    let err = toml::from_str::<FitConfig>(&text.replace("epochs", "epoks")).unwrap_err();
+    assert!(err.to_string().contains("epoks"), "{err}");
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `onecycle bench train` against PyTorch 2.11 in Python on this machine, same models, batch,
+# threads and layouts, runs alternated. Prints one JSON line per run and a table of ratios.
+#   scripts/bench/compare_train.sh [BATCH] [SECONDS] [MODELS…]
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+batch=${1:-128}; seconds=${2:-10}; shift $(( $# > 2 ? 2 : $# ))
+models=${*:-resnet20 resnet56 resnet9}
+threads=$(nproc)
+bin=$root/target/release/onecycle
+"$root/scripts/cargo" build --release -q -p onecycle-cli
+out=$(mktemp)
+for model in $models; do
+  for layout in nchw channels-last; do
+    flag=""; [[ $layout == channels-last ]] && flag=--channels-last
+    "$bin" bench train --model "$model" --batch "$batch" $flag --seconds "$seconds" --threads "$threads" --json \
+      | sed 's/^{/{"engine":"onecycle",/' | tee -a "$out"
+    "$root/scripts/pytorch.sh" "$root/scripts/bench/train_pytorch.py" "$model" "$batch" "$layout" "$seconds" "$threads" | tee -a "$out"
+  done
+done
+python3 - "$out" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+key = lambda r: (r["model"], r["channels_last"])
+ours = {key(r): r for r in rows if r["engine"] == "onecycle"}
+theirs = {key(r): r for r in rows if r["engine"] == "pytorch"}
+print(f"{'model':10} {'layout':14} {'onecycle img/s':>15} {'pytorch img/s':>14} {'ratio':>6}")
+for k in ours:
+    o, t = ours[k]["images_per_sec"], theirs[k]["images_per_sec"]
+    print(f"{k[0]:10} {'channels-last' if k[1] else 'NCHW':14} {o:15.1f} {t:14.1f} {o/t:6.3f}")
+for m in dict.fromkeys(k[0] for k in ours):
+    best_ours = max(ours[(m, cl)]["images_per_sec"] for cl in (False, True))
+    best_theirs = max(theirs[(m, cl)]["images_per_sec"] for cl in (False, True))
+    print(f"{m}: our best / PyTorch's best layout = {best_ours / best_theirs:.3f}")
+PY
