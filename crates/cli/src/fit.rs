@@ -3,79 +3,42 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use schedule::{Policy, Rule};
-use vision::models::ModelName;
-use vision::train::{self, FitConfig, FitReport, Opt};
+use vision::train::{self, FitConfig, FitReport};
 
 use crate::policy_args::{LrArg, PolicyArgs, PolicyName};
+use crate::train_args::{set, TrainArgs};
 
 /// Train a model with a schedule (1cycle by default) and record everything in a run folder.
 #[derive(Debug, Args)]
 pub struct FitArgs {
-    /// CIFAR-10 binary folder or image folder (train/ + valid/) [default: the embedded sample]
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<PathBuf>,
-    /// Model: resnet20, resnet32, resnet44, resnet56, resnet110, resnet9, wrn22, small-cnn [default: resnet20]
-    #[arg(long)]
-    pub model: Option<ModelName>,
+    #[command(flatten)]
+    pub train: TrainArgs,
     /// Epochs to train [default: 3]
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Images per batch [default: 128]
-    #[arg(long)]
-    pub batch: Option<usize>,
     /// Schedule family [default: one-cycle]; its options are those of `onecycle schedule`, with
     /// --milestones, --cycle-len and --step-size-up/-down counted in epochs
     #[arg(long, value_enum)]
     pub policy: Option<PolicyName>,
     #[command(flatten)]
     pub schedule: PolicyArgs,
-    /// Optimizer [default: sgd]
-    #[arg(long, value_enum)]
-    pub opt: Option<OptName>,
     /// Weight decay [default: 5e-4]
     #[arg(long)]
     pub wd: Option<f64>,
-    /// Decoupled weight decay (fastai's true_wd; AdamW always decouples)
-    #[arg(long)]
-    pub true_wd: bool,
-    /// No weight decay on batch-norm and bias parameters
-    #[arg(long)]
-    pub no_bn_wd: bool,
-    /// Nesterov momentum (sgd)
-    #[arg(long)]
-    pub nesterov: bool,
     /// Clip the global gradient norm to this value
     #[arg(long)]
     pub clip: Option<f64>,
     /// Label smoothing ε for the cross-entropy [default: 0]
     #[arg(long)]
     pub label_smoothing: Option<f64>,
-    /// Train on the first N training images only
-    #[arg(long, value_name = "N")]
-    pub limit_train: Option<usize>,
-    /// Validate on the first N validation images only
-    #[arg(long, value_name = "N")]
-    pub limit_valid: Option<usize>,
-    /// Train without augmentation (pad-crop and flip are on by default)
-    #[arg(long)]
-    pub no_augment: bool,
-    /// Plain NCHW memory order instead of channels-last
-    #[arg(long)]
-    pub no_channels_last: bool,
-    /// Loader worker threads [default: 1]
-    #[arg(long)]
-    pub workers: Option<usize>,
     /// Also report test-time-augmentation accuracy (plain blended with flipped predictions)
     #[arg(long)]
     pub tta: bool,
     /// Weight of the plain prediction in the TTA blend [default: 0.25]
     #[arg(long)]
     pub tta_beta: Option<f64>,
-    /// Seed of the weights, the data order and the augmentation [default: 0]
-    #[arg(long)]
-    pub seed: Option<u64>,
     /// Run folder [default: runs/<model>-<policy>, numbered if taken]
     #[arg(long, value_name = "DIR")]
     pub run_dir: Option<PathBuf>,
@@ -94,13 +57,6 @@ pub struct FitArgs {
     pub quiet: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OptName {
-    Sgd,
-    Adam,
-    Adamw,
-}
-
 /// The peak learning rate `fit` uses when neither a flag nor a config gives one.
 const DEFAULT_MAX_LR: f64 = 0.4;
 
@@ -114,39 +70,15 @@ impl FitArgs {
         let schedule = self.schedule_policy(base.as_ref().map(|c| &c.schedule))?;
         let mut c = base.unwrap_or_else(|| FitConfig::new(schedule.clone()));
         c.schedule = schedule;
-        if let Some(d) = &self.data {
-            c.data = Some(d.clone());
-        }
-        set(&mut c.model, self.model);
+        self.train.apply(&mut c);
         set(&mut c.epochs, self.epochs);
-        set(&mut c.batch, self.batch);
-        if let Some(o) = self.opt {
-            c.opt = match o {
-                OptName::Sgd => Opt::Sgd,
-                OptName::Adam => Opt::Adam,
-                OptName::Adamw => Opt::Adamw,
-            };
-        }
         set(&mut c.wd, self.wd);
-        c.true_wd |= self.true_wd;
-        c.no_bn_wd |= self.no_bn_wd;
-        c.nesterov |= self.nesterov;
         if self.clip.is_some() {
             c.clip = self.clip;
         }
         set(&mut c.label_smoothing, self.label_smoothing);
-        if self.limit_train.is_some() {
-            c.limit_train = self.limit_train;
-        }
-        if self.limit_valid.is_some() {
-            c.limit_valid = self.limit_valid;
-        }
-        c.augment &= !self.no_augment;
-        c.channels_last &= !self.no_channels_last;
-        set(&mut c.workers, self.workers);
         c.tta |= self.tta;
         set(&mut c.tta_beta, self.tta_beta);
-        set(&mut c.seed, self.seed);
         c.validate()?;
         Ok(c)
     }
@@ -167,12 +99,6 @@ impl FitArgs {
                 args.to_policy(name)
             }
         }
-    }
-}
-
-fn set<T>(slot: &mut T, value: Option<T>) {
-    if let Some(v) = value {
-        *slot = v;
     }
 }
 

@@ -8,23 +8,15 @@ use clap::Args;
 use onecycle::lr_find::{self, LrFind, LrFindOptions};
 use onecycle::plot::{self, WdChart};
 use schedule::{Policy, SweepKind};
-use vision::models::ModelName;
-use vision::train::{self, FitConfig, Opt};
+use vision::train::{self, FitConfig};
 
-use crate::fit::OptName;
+use crate::train_args::{set, TrainArgs};
 
 /// Run the LR range test (optionally at several weight decays) and print the suggestions.
 #[derive(Debug, Args)]
 pub struct LrFindArgs {
-    /// CIFAR-10 binary folder or image folder (train/ + valid/) [default: the embedded sample]
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<PathBuf>,
-    /// Model (as for `fit`) [default: resnet20]
-    #[arg(long)]
-    pub model: Option<ModelName>,
-    /// Images per batch [default: 128]
-    #[arg(long)]
-    pub batch: Option<usize>,
+    #[command(flatten)]
+    pub train: TrainArgs,
     /// First learning rate
     #[arg(long, default_value_t = 1e-7)]
     pub start_lr: f64,
@@ -46,30 +38,9 @@ pub struct LrFindArgs {
     /// Weight decay; several (comma-separated) run one test each and compare them [default: 5e-4]
     #[arg(long, value_delimiter = ',', value_name = "W[,W2,…]")]
     pub wd: Vec<f64>,
-    /// Optimizer [default: sgd]
-    #[arg(long, value_enum)]
-    pub opt: Option<OptName>,
     /// Momentum (β1 for Adam) [default: 0.9]
     #[arg(long)]
     pub momentum: Option<f64>,
-    /// Decoupled weight decay (fastai's true_wd)
-    #[arg(long)]
-    pub true_wd: bool,
-    /// Train on the first N training images only
-    #[arg(long, value_name = "N")]
-    pub limit_train: Option<usize>,
-    /// Validate on the first N validation images only
-    #[arg(long, value_name = "N")]
-    pub limit_valid: Option<usize>,
-    /// No augmentation
-    #[arg(long)]
-    pub no_augment: bool,
-    /// Loader worker threads [default: 1]
-    #[arg(long)]
-    pub workers: Option<usize>,
-    /// Seed of the weights and the data order [default: 0]
-    #[arg(long)]
-    pub seed: Option<u64>,
     /// Folder for lr_find.csv and the plots [default: runs/lr-find-<model>]
     #[arg(long, value_name = "DIR")]
     pub run_dir: Option<PathBuf>,
@@ -81,35 +52,8 @@ impl LrFindArgs {
             lr: self.end_lr,
             momentum: None,
         }));
-        if let Some(d) = &self.data {
-            c.data = Some(d.clone());
-        }
-        if let Some(m) = self.model {
-            c.model = m;
-        }
-        if let Some(b) = self.batch {
-            c.batch = b;
-        }
-        if let Some(o) = self.opt {
-            c.opt = match o {
-                OptName::Sgd => Opt::Sgd,
-                OptName::Adam => Opt::Adam,
-                OptName::Adamw => Opt::Adamw,
-            };
-        }
-        if let Some(m) = self.momentum {
-            c.momentum = m;
-        }
-        c.true_wd |= self.true_wd;
-        c.limit_train = self.limit_train.or(c.limit_train);
-        c.limit_valid = self.limit_valid.or(c.limit_valid);
-        c.augment &= !self.no_augment;
-        if let Some(w) = self.workers {
-            c.workers = w;
-        }
-        if let Some(s) = self.seed {
-            c.seed = s;
-        }
+        self.train.apply(&mut c);
+        set(&mut c.momentum, self.momentum);
         if let [wd] = self.wd[..] {
             c.wd = wd;
         }

@@ -8,6 +8,7 @@ mod lr_find;
 mod policy_args;
 mod schedule_cmd;
 mod suggest;
+mod train_args;
 
 use clap::{Parser, Subcommand};
 

@@ -1,31 +1,14 @@
 //! `onecycle fit`: a run folder with history and checkpoints from the embedded sample, exact resume
 //! after `kill -9`, config files with flag overrides, and clear errors on bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tch::Tensor;
 
-fn onecycle(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_onecycle"))
-        .args(args)
-        .output()
-        .expect("onecycle runs")
-}
-
-fn ok(out: Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "onecycle failed: {err}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("onecycle-fit-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{ok, onecycle, temp_dir};
 
 /// A quick run: small CNN, 384 training and 128 validation images of the embedded sample.
 const QUICK: &[&str] = &[

@@ -2,32 +2,9 @@
 //! the files they write, the suggestions they print, and their messages on bad input.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
-fn onecycle(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_onecycle"))
-        .args(args)
-        .output()
-        .expect("onecycle runs")
-}
-
-fn ok(out: Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "onecycle failed: {err}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(out: Output) -> String {
-    assert!(!out.status.success(), "onecycle should have failed");
-    String::from_utf8(out.stderr).unwrap()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("onecycle-lrf-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{fails, ok, onecycle, temp_dir};
 
 /// A V-shaped curve over 40 LRs 10^(k/10 − 5): minimum at k = 25.
 fn v_curve_csv(dir: &std::path::Path, loss_column: &str) -> PathBuf {

@@ -1,16 +1,11 @@
 //! `onecycle schedule`: the CSV it prints, the plots it draws, and the errors it gives.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use schedule::{OneCycleParams, Policy};
 
-fn onecycle(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_onecycle"))
-        .args(args)
-        .output()
-        .expect("the onecycle binary runs")
-}
+mod common;
+use common::{onecycle, temp_dir};
 
 fn stdout(out: &Output) -> String {
     assert!(
@@ -19,13 +14,6 @@ fn stdout(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("onecycle-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Parses `step,lr,momentum` rows; an empty momentum cell is `None`.
