@@ -7,9 +7,8 @@ mod tasks;
 
 use anyhow::Result;
 use onecycle::learner::TrainConfig;
-use onecycle::lr_find::LrFindOptions;
+use onecycle::lr_find::{self, LrFindOptions};
 use onecycle::optim::OptKind;
-use onecycle::plot::{self, LrFindChart};
 use schedule::{OneCycleParams, Rule};
 
 fn main() -> Result<()> {
@@ -29,23 +28,13 @@ fn main() -> Result<()> {
         val_each_step: true,
         ..LrFindOptions::default()
     })?;
-    found.write_csv(&out.join("lr_find.csv"))?;
-    let suggestions: Vec<_> = found
-        .suggestions()
-        .into_iter()
-        .filter_map(|(_, s)| s.ok())
-        .collect();
-    for s in &suggestions {
-        println!("{:>8}: {:.3e}", s.rule, s.lr);
+    lr_find::save_run(&found, out, "lr_find", "character LSTM")?;
+    for (rule, s) in found.suggestions() {
+        match s {
+            Ok(s) => println!("{rule:>8}: {:.3e}", s.lr),
+            Err(e) => println!("{rule:>8}: none ({e})"),
+        }
     }
-    plot::save(
-        &LrFindChart {
-            title: "character LSTM",
-            result: &found,
-            suggestions: &suggestions,
-        },
-        &out.join("lr_find.png"),
-    )?;
     let lr = found.suggest(Rule::Valley)?.lr;
     let fit = learner.fit_one_cycle(
         8,

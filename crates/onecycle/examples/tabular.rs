@@ -6,8 +6,7 @@ mod tasks;
 
 use anyhow::Result;
 use onecycle::learner::TrainConfig;
-use onecycle::lr_find::LrFindOptions;
-use onecycle::plot::{self, LrFindChart};
+use onecycle::lr_find::{self, LrFindOptions};
 use schedule::{OneCycleParams, Rule};
 
 fn main() -> Result<()> {
@@ -20,23 +19,13 @@ fn main() -> Result<()> {
         val_each_step: true,
         ..LrFindOptions::default()
     })?;
-    found.write_csv(&out.join("lr_find.csv"))?;
-    let suggestions: Vec<_> = found
-        .suggestions()
-        .into_iter()
-        .filter_map(|(_, s)| s.ok())
-        .collect();
-    for s in &suggestions {
-        println!("{:>8}: {:.3e}", s.rule, s.lr);
+    lr_find::save_run(&found, out, "lr_find", "tabular regression")?;
+    for (rule, s) in found.suggestions() {
+        match s {
+            Ok(s) => println!("{rule:>8}: {:.3e}", s.lr),
+            Err(e) => println!("{rule:>8}: none ({e})"),
+        }
     }
-    plot::save(
-        &LrFindChart {
-            title: "tabular regression",
-            result: &found,
-            suggestions: &suggestions,
-        },
-        &out.join("lr_find.png"),
-    )?;
     let lr = found.suggest(Rule::Valley)?.lr;
     let (before, _) = learner.validate()?;
     let fit = learner.fit_one_cycle(
