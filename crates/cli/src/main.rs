@@ -5,6 +5,7 @@ mod bench_train;
 mod download;
 mod fit;
 mod lr_find;
+mod plot_cmd;
 mod policy_args;
 mod schedule_cmd;
 mod suggest;
@@ -31,6 +32,8 @@ enum Command {
     Suggest(suggest::SuggestArgs),
     /// Print (and plot) a learning-rate / momentum schedule, one CSV row per step
     Schedule(Box<schedule_cmd::ScheduleArgs>),
+    /// Redraw a run folder's charts (schedule, losses, metrics) from its CSV history
+    Plot(plot_cmd::PlotArgs),
     /// Download a data set (checked and unpacked atomically)
     Download(download::DownloadArgs),
     /// Measure throughput
@@ -55,6 +58,7 @@ fn main() -> std::process::ExitCode {
         Command::Suggest(args) => suggest::run(args),
         Command::Schedule(args) => schedule_cmd::run(*args),
         Command::Download(args) => download::run(args),
+        Command::Plot(args) => plot_cmd::run(args),
         Command::Bench(BenchCommand::Loader(args)) => bench_loader::run(args),
         Command::Bench(BenchCommand::Train(args)) => bench_train::run(args),
     };

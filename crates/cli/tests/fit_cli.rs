@@ -71,6 +71,31 @@ fn fit_writes_a_run_folder_with_config_history_and_a_checkpoint() {
     );
     assert_eq!(epochs.lines().count(), 3);
     assert!(dir.join("checkpoints/last.safetensors").is_file());
+    for chart in ["schedule.png", "training.png"] {
+        let bytes = std::fs::read(dir.join(chart)).unwrap();
+        assert_eq!(&bytes[..4], b"\x89PNG", "{chart}");
+    }
+    // `onecycle plot` redraws them from the CSVs, here as SVG with every series labelled.
+    let out = ok(onecycle(&["plot", dir.to_str().unwrap(), "--svg"]));
+    assert!(out.contains("training.svg"), "{out}");
+    let svg = std::fs::read_to_string(dir.join("training.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    let texts: Vec<&str> = doc
+        .descendants()
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    for label in [
+        "training loss",
+        "smoothed training loss",
+        "validation loss",
+        "accuracy",
+        "step",
+    ] {
+        assert!(texts.contains(&label), "training.svg lacks {label:?}");
+    }
+    let schedule = std::fs::read_to_string(dir.join("schedule.svg")).unwrap();
+    assert!(schedule.contains("momentum") && schedule.contains("learning rate"));
 }
 
 #[test]

@@ -135,3 +135,73 @@ impl Callback for RunLog {
         Ok(())
     }
 }
+
+/// A run folder's history read back from `steps.csv` and `epochs.csv`, for plots and reports.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// `(step, lr, momentum, loss, smooth_loss)` per training step.
+    pub steps: Vec<(usize, f64, f64, f64, f64)>,
+    /// Metric names of `epochs.csv`, between `valid_loss` and `seconds`.
+    pub metric_names: Vec<String>,
+    /// `(epoch, train_loss, valid_loss, metrics…)` per epoch.
+    pub epochs: Vec<(usize, f64, f64, Vec<f64>)>,
+}
+
+impl History {
+    /// Reads `dir/steps.csv` and, when present, `dir/epochs.csv`.
+    pub fn read(dir: &Path) -> Result<History> {
+        let mut h = History::default();
+        let steps = dir.join("steps.csv");
+        let text =
+            fs::read_to_string(&steps).with_context(|| format!("reading {}", steps.display()))?;
+        for (i, line) in text.lines().enumerate().skip(1) {
+            let c: Vec<&str> = line.split(',').collect();
+            let bad = || {
+                anyhow::anyhow!(
+                    "{} line {}: expected {STEPS_HEADER}",
+                    steps.display(),
+                    i + 1
+                )
+            };
+            let num = |k: usize| c.get(k).and_then(|v| v.parse::<f64>().ok()).ok_or_else(bad);
+            h.steps
+                .push((num(1)? as usize, num(2)?, num(3)?, num(4)?, num(5)?));
+        }
+        let epochs = dir.join("epochs.csv");
+        if let Ok(text) = fs::read_to_string(&epochs) {
+            let mut lines = text.lines();
+            let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+            if header.len() < 4 {
+                anyhow::bail!("{}: unexpected header {:?}", epochs.display(), header);
+            }
+            h.metric_names = header[3..header.len() - 1]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            for (i, line) in lines.enumerate() {
+                let c: Vec<f64> = line
+                    .split(',')
+                    .map(|v| v.parse().unwrap_or(f64::NAN))
+                    .collect();
+                if c.len() != header.len() {
+                    anyhow::bail!(
+                        "{} line {}: {} columns, header has {}",
+                        epochs.display(),
+                        i + 2,
+                        c.len(),
+                        header.len()
+                    );
+                }
+                h.epochs
+                    .push((c[0] as usize, c[1], c[2], c[3..c.len() - 1].to_vec()));
+            }
+        }
+        Ok(h)
+    }
+
+    /// Steps per epoch, judged from the step rows (0 without any).
+    pub fn steps_per_epoch(&self) -> usize {
+        let epochs = self.epochs.len().max(1);
+        self.steps.len().div_ceil(epochs)
+    }
+}

@@ -498,3 +498,156 @@ impl Figure for WdChart<'_> {
         )
     }
 }
+
+/// A training run: the loss per step (raw and smoothed) with the validation loss at each epoch's
+/// end, and each metric per epoch below it, all against the step.
+pub struct TrainingChart<'a> {
+    pub title: &'a str,
+    pub history: &'a crate::history::History,
+}
+
+impl Figure for TrainingChart<'_> {
+    fn size(&self) -> (u32, u32) {
+        (WIDTH, 420 + 260 * self.history.metric_names.len() as u32)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        drawing(area.fill(&WHITE))?;
+        let h = self.history;
+        let x_end = h.steps.len().max(2) as f64;
+        let nb = h.steps_per_epoch().max(1);
+        let at_epoch_end = |e: usize| ((e + 1) * nb) as f64 - 1.0;
+        let (top, rest) = area.split_vertically(420);
+        let losses = h
+            .steps
+            .iter()
+            .flat_map(|s| [s.3, s.4])
+            .chain(h.epochs.iter().map(|e| e.2));
+        let range = padded_range(losses.filter(|v| v.is_finite()));
+        let mut chart = drawing(
+            ChartBuilder::on(&top)
+                .caption(self.title, ("sans-serif", 22))
+                .margin(14)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0.0..x_end, range),
+        )?;
+        drawing(
+            chart
+                .configure_mesh()
+                .x_desc("step")
+                .y_desc("loss")
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .draw(),
+        )?;
+        let raw = RGBColor(31, 119, 180).mix(0.35);
+        let smooth = RGBColor(31, 119, 180);
+        let valid = RGBColor(214, 39, 40);
+        drawing(chart.draw_series(LineSeries::new(
+            h.steps.iter().map(|s| (s.0 as f64, s.3)),
+            raw,
+        )))?
+        .label("training loss")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], raw));
+        drawing(chart.draw_series(LineSeries::new(
+            h.steps.iter().map(|s| (s.0 as f64, s.4)),
+            smooth.stroke_width(2),
+        )))?
+        .label("smoothed training loss")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], smooth.stroke_width(2)));
+        let val: Vec<(f64, f64)> = h
+            .epochs
+            .iter()
+            .map(|e| (at_epoch_end(e.0), e.2))
+            .filter(|p| p.1.is_finite())
+            .collect();
+        drawing(chart.draw_series(LineSeries::new(val.iter().copied(), valid.stroke_width(2))))?
+            .label("validation loss")
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], valid.stroke_width(2))
+            });
+        drawing(chart.draw_series(val.iter().map(|&p| Circle::new(p, 4, valid.filled()))))?;
+        drawing(
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw(),
+        )?;
+
+        let panels = h.metric_names.len();
+        if panels == 0 {
+            return Ok(());
+        }
+        for (k, (panel, name)) in rest
+            .split_evenly((panels, 1))
+            .iter()
+            .zip(&h.metric_names)
+            .enumerate()
+        {
+            let points: Vec<(f64, f64)> = h
+                .epochs
+                .iter()
+                .map(|e| (at_epoch_end(e.0), e.3[k]))
+                .filter(|p| p.1.is_finite())
+                .collect();
+            let mut chart = drawing(
+                ChartBuilder::on(panel)
+                    .caption(name, ("sans-serif", 18))
+                    .margin(14)
+                    .x_label_area_size(40)
+                    .y_label_area_size(70)
+                    .build_cartesian_2d(0.0..x_end, padded_range(points.iter().map(|p| p.1))),
+            )?;
+            drawing(
+                chart
+                    .configure_mesh()
+                    .x_desc("step")
+                    .y_desc(name.as_str())
+                    .x_label_formatter(&|v| format!("{v:.0}"))
+                    .draw(),
+            )?;
+            let color = RGBColor(44, 160, 44);
+            drawing(chart.draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            )))?;
+            drawing(chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled()))))?;
+        }
+        Ok(())
+    }
+}
+
+/// Draws a run folder's charts into it: `schedule.<ext>` (LR and momentum per step) and
+/// `training.<ext>` (losses and metrics); `ext` is `png` or `svg`. Returns the files written.
+pub fn run_charts(dir: &Path, ext: &str) -> Result<Vec<std::path::PathBuf>> {
+    let history = crate::history::History::read(dir)?;
+    let name = dir
+        .file_name()
+        .map_or("run".into(), |n| n.to_string_lossy().into_owned());
+    let points: Vec<Point> = history
+        .steps
+        .iter()
+        .map(|s| Point {
+            lr: s.1,
+            momentum: Some(s.2),
+        })
+        .collect();
+    let schedule = dir.join(format!("schedule.{ext}"));
+    save(
+        &ScheduleChart {
+            title: &format!("{name}: schedule as applied"),
+            points: &points,
+        },
+        &schedule,
+    )?;
+    let training = dir.join(format!("training.{ext}"));
+    save(
+        &TrainingChart {
+            title: &format!("{name}: loss and metrics"),
+            history: &history,
+        },
+        &training,
+    )?;
+    Ok(vec![schedule, training])
+}

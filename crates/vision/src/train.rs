@@ -340,6 +340,7 @@ fn run(
     learner.checkpoint_to(run_dir);
     let policy = config.schedule_in_steps(learner.data.train_batches());
     let summary: FitSummary = learner.fit_from(config.epochs, &policy, at)?;
+    onecycle::plot::run_charts(run_dir, "png").context("drawing the run's charts")?;
     let (valid_loss, metrics) = match summary.epochs.last() {
         Some(e) => (e.valid_loss, e.metrics.clone()),
         None => learner.validate()?,
