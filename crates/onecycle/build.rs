@@ -4,14 +4,31 @@ mod torch;
 
 fn main() {
     torch::emit_rpath();
-    println!("cargo:rerun-if-changed=csrc/ops.cpp");
+    for file in ["csrc/ops.cpp", "csrc/amp.cpp", "csrc/guard.h"] {
+        println!("cargo:rerun-if-changed={file}");
+    }
     cc::Build::new()
         .cpp(true)
         .file("csrc/ops.cpp")
+        .file("csrc/amp.cpp")
         .include(torch::include_dir())
         .flag("-std=c++17")
         .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
         .flag_if_supported("-Wno-unused-parameter")
         .opt_level(2)
         .compile("onecycle_ops");
+    // Data-parallel collectives through c10d (Gloo); csrc/gloo_decl stands in for Gloo's headers.
+    println!("cargo:rerun-if-changed=csrc/dist.cpp");
+    println!("cargo:rerun-if-changed=csrc/gloo_decl");
+    cc::Build::new()
+        .cpp(true)
+        .file("csrc/dist.cpp")
+        .include(torch::include_dir())
+        .include(torch::include_dir().join("torch/csrc/api/include"))
+        .include("csrc/gloo_decl")
+        .flag("-std=c++17")
+        .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
+        .flag_if_supported("-Wno-unused-parameter")
+        .opt_level(2)
+        .compile("onecycle_dist");
 }

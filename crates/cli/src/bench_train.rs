@@ -2,8 +2,10 @@
 
 use anyhow::Result;
 use clap::Args;
+use onecycle::amp::Precision;
 use onecycle::bench::train_throughput;
 use onecycle::data::TensorData;
+use onecycle::device::DeviceSpec;
 use schedule::{ConstantParams, Policy};
 use tch::{Device, Kind, Tensor};
 use vision::models::ModelName;
@@ -30,6 +32,15 @@ pub struct BenchTrainArgs {
     /// Untimed steps first
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
+    /// Where to train: auto, cpu, cuda or cuda:N
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// Forward-pass arithmetic: fp32, bf16 or fp16
+    #[arg(long, default_value = "fp32")]
+    pub precision: Precision,
+    /// Turn off cuDNN's benchmark mode
+    #[arg(long)]
+    pub no_cudnn_benchmark: bool,
     /// libtorch intra-op threads [default: all cores]
     #[arg(long)]
     pub threads: Option<i32>,
@@ -42,10 +53,13 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
     if let Some(t) = args.threads {
         tch::set_num_threads(t);
     }
-    let config = FitConfig::new(Policy::Constant(ConstantParams {
+    let mut config = FitConfig::new(Policy::Constant(ConstantParams {
         lr: 0.01,
         momentum: None,
     }));
+    config.device = args.device;
+    config.precision = args.precision;
+    config.cudnn_benchmark = !args.no_cudnn_benchmark;
     // The learner needs a data source; the benchmark feeds its own batch, so one row suffices.
     let data = TensorData {
         train: (
@@ -74,9 +88,11 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
         println!("{v}");
     } else {
         println!(
-            "{} batch {} {}: {:.1} images/s ({:.1} ms/step, {} steps, {} threads)",
+            "{} batch {} {} {} {}: {:.1} images/s ({:.1} ms/step, {} steps, {} threads)",
             args.model,
             r.batch,
+            r.device,
+            r.precision,
             if r.channels_last {
                 "channels-last"
             } else {

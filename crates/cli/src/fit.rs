@@ -39,14 +39,25 @@ pub struct FitArgs {
     /// Weight of the plain prediction in the TTA blend [default: 0.25]
     #[arg(long)]
     pub tta_beta: Option<f64>,
+    /// Progressive resizing: training image sizes, one phase each (the last is also the
+    /// validation size), e.g. 128,224,288
+    #[arg(long, value_name = "S1,S2,…", value_delimiter = ',')]
+    pub sizes: Vec<usize>,
+    /// Fraction of the epochs each --sizes phase takes, summing to 1 [default: equal shares]
+    #[arg(long, value_name = "F1,F2,…", value_delimiter = ',')]
+    pub size_fractions: Vec<f64>,
     /// Run folder [default: runs/<model>-<policy>, numbered if taken]
     #[arg(long, value_name = "DIR")]
     pub run_dir: Option<PathBuf>,
     /// Read the settings from a TOML file (a run folder's config.toml); flags override it
     #[arg(long, value_name = "FILE.toml")]
     pub config: Option<PathBuf>,
+    /// Start from a ready-made recipe: imagenet, resnet9-dawnbench (or a preset TOML file's path);
+    /// flags override it
+    #[arg(long, value_name = "NAME", conflicts_with = "config")]
+    pub preset: Option<String>,
     /// Continue the run in this folder from its last checkpoint, with its saved settings
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "run_dir"])]
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "preset", "run_dir"])]
     pub resume: Option<PathBuf>,
     /// Which range-test suggestion --max-lr auto uses: valley, steep, minimum, slide, min-grad
     /// [default: valley]
@@ -61,11 +72,12 @@ pub struct FitArgs {
 const DEFAULT_MAX_LR: f64 = 0.4;
 
 impl FitArgs {
-    /// The config: the file's (or the defaults), then every flag given on top.
+    /// The config: the file's or the preset's (or the defaults), then every flag given on top.
     pub fn to_config(&self) -> Result<FitConfig> {
-        let base = match &self.config {
-            Some(path) => Some(train::read_config(path)?),
-            None => None,
+        let base = match (&self.config, &self.preset) {
+            (Some(path), _) => Some(train::read_config(path)?),
+            (None, Some(preset)) => Some(vision::presets::fit_preset(preset)?),
+            (None, None) => None,
         };
         let schedule = self.schedule_policy(base.as_ref().map(|c| &c.schedule))?;
         let mut c = base.unwrap_or_else(|| FitConfig::new(schedule.clone()));
@@ -79,6 +91,14 @@ impl FitArgs {
         set(&mut c.label_smoothing, self.label_smoothing);
         c.tta |= self.tta;
         set(&mut c.tta_beta, self.tta_beta);
+        if !self.sizes.is_empty() {
+            // New sizes with the old fractions would rarely fit: equal shares unless given.
+            c.sizes = self.sizes.clone();
+            c.size_fractions = Vec::new();
+        }
+        if !self.size_fractions.is_empty() {
+            c.size_fractions = self.size_fractions.clone();
+        }
         c.validate()?;
         Ok(c)
     }
@@ -133,12 +153,19 @@ fn default_run_dir(config: &FitConfig) -> PathBuf {
 }
 
 pub fn run(args: FitArgs) -> Result<()> {
+    // Data parallelism: only rank 0 writes the run folder and prints.
+    let group = args.train.dist.join()?;
+    let lead = group.as_ref().is_none_or(|g| g.rank() == 0);
     let report = match &args.resume {
         Some(dir) => {
             if !dir.join("config.toml").is_file() {
                 bail!("{} is not a run folder (no config.toml)", dir.display());
             }
-            train::resume(dir, args.quiet).with_context(|| format!("resuming {}", dir.display()))?
+            match &group {
+                Some(g) => train::resume_parallel(dir, args.quiet, g.clone()),
+                None => train::resume(dir, args.quiet).map(Some),
+            }
+            .with_context(|| format!("resuming {}", dir.display()))?
         }
         None => {
             let mut config = args.to_config()?;
@@ -148,16 +175,26 @@ pub fn run(args: FitArgs) -> Result<()> {
                 .unwrap_or_else(|| default_run_dir(&config));
             if args.schedule.max_lr == Some(LrArg::Auto) {
                 let rule = args.suggest.unwrap_or(Rule::Valley);
-                let (lr, why) = train::suggest_max_lr(&config, rule, &dir)?;
-                println!("{why}");
+                let (lr, why) = match &group {
+                    Some(g) => train::suggest_max_lr_parallel(&config, rule, &dir, g.clone())?,
+                    None => train::suggest_max_lr(&config, rule, &dir)?,
+                };
+                if lead {
+                    println!("{why}");
+                }
                 config.schedule = with_max_lr(config.schedule, lr)?;
             } else if args.suggest.is_some() {
                 bail!("--suggest chooses the LR for --max-lr auto; give both or neither");
             }
-            train::fit(&config, &dir, args.quiet)?
+            match &group {
+                Some(g) => train::fit_parallel(&config, &dir, args.quiet, g.clone())?,
+                None => Some(train::fit(&config, &dir, args.quiet)?),
+            }
         }
     };
-    println!("{}", summary_line(&report));
+    if let Some(report) = report {
+        println!("{}", summary_line(&report));
+    }
     Ok(())
 }
 

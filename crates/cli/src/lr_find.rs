@@ -89,9 +89,18 @@ pub fn run(args: LrFindArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/lr-find-{}", config.model)));
     let mut learner = train::learner(&config)?;
+    // Data parallelism: every rank runs the test (the stop decision is shared); rank 0 reports.
+    let group = args.train.dist.join()?;
+    if let Some(g) = &group {
+        train::data_parallel(&mut learner, &config, g.clone())?;
+    }
+    let lead = group.as_ref().is_none_or(|g| g.rank() == 0);
     let options = args.options();
     if args.wd.len() <= 1 {
         let found = learner.lr_find(&options)?;
+        if !lead {
+            return Ok(());
+        }
         lr_find::save_run(
             &found,
             &dir,
@@ -99,9 +108,13 @@ pub fn run(args: LrFindArgs) -> Result<()> {
             &format!("{} range test", config.model),
         )?;
         print_run(&found, &dir.join("lr_find.csv"));
+        print_report(&dir)?;
         return Ok(());
     }
     let runs = learner.lr_find_wds(&args.wd, &options)?;
+    if !lead {
+        return Ok(());
+    }
     for run in &runs {
         let stem = lr_find::wd_stem(run.wd);
         let title = format!("{} range test", config.model);
@@ -132,6 +145,13 @@ pub fn run(args: LrFindArgs) -> Result<()> {
         Err(e) => println!("weight decay: no comparison ({e:#})"),
     }
     println!("plot: {}", dir.join("lr_find_wd.png").display());
+    print_report(&dir)
+}
+
+/// Writes the folder's report.html and says where.
+fn print_report(dir: &std::path::Path) -> Result<()> {
+    let report = onecycle::report::write_run_report(dir)?;
+    println!("report: {}", report.display());
     Ok(())
 }
 

@@ -2,11 +2,15 @@
 
 mod bench_loader;
 mod bench_train;
+mod compare_cmd;
 mod download;
+mod experiment;
 mod fit;
+mod launch;
 mod lr_find;
 mod plot_cmd;
 mod policy_args;
+mod report_cmd;
 mod schedule_cmd;
 mod suggest;
 mod train_args;
@@ -34,8 +38,16 @@ enum Command {
     Schedule(Box<schedule_cmd::ScheduleArgs>),
     /// Redraw a run folder's charts (schedule, losses, metrics) from its CSV history
     Plot(plot_cmd::PlotArgs),
+    /// Re-write a run folder's self-contained report.html (config, summary, charts, suggestions)
+    Report(report_cmd::ReportArgs),
+    /// Compare run folders in one HTML report (overlaid curves, table of metric and time to targets)
+    Compare(compare_cmd::CompareArgs),
+    /// Run an experiment's arms (e.g. super-convergence: 1cycle against standard schedules) and compare them
+    Experiment(experiment::ExperimentArgs),
     /// Download a data set (checked and unpacked atomically)
     Download(download::DownloadArgs),
+    /// Start N local processes of a command (e.g. -- fit …) as the ranks of one data-parallel run
+    Launch(launch::LaunchArgs),
     /// Measure throughput
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -58,7 +70,11 @@ fn main() -> std::process::ExitCode {
         Command::Suggest(args) => suggest::run(args),
         Command::Schedule(args) => schedule_cmd::run(*args),
         Command::Download(args) => download::run(args),
+        Command::Launch(args) => launch::run(args),
+        Command::Experiment(args) => experiment::run(args),
         Command::Plot(args) => plot_cmd::run(args),
+        Command::Report(args) => report_cmd::run(args),
+        Command::Compare(args) => compare_cmd::run(args),
         Command::Bench(BenchCommand::Loader(args)) => bench_loader::run(args),
         Command::Bench(BenchCommand::Train(args)) => bench_train::run(args),
     };

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use onecycle::amp::Precision;
+use onecycle::device::DeviceSpec;
 use vision::models::ModelName;
 use vision::train::{FitConfig, Opt};
 
@@ -12,7 +14,7 @@ pub struct TrainArgs {
     /// CIFAR-10 binary folder or image folder (train/ + valid/) [default: the embedded sample]
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Model: resnet20, resnet32, resnet44, resnet56, resnet110, resnet9, wrn22, small-cnn [default: resnet20]
+    /// Model: resnet20, resnet32, resnet44, resnet56, resnet110, resnet9, wrn22, small-cnn, resnet50 [default: resnet20]
     #[arg(long)]
     pub model: Option<ModelName>,
     /// Images per batch [default: 128]
@@ -48,6 +50,18 @@ pub struct TrainArgs {
     /// Seed of the weights, the data order and the augmentation [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Where to train: auto (a GPU if CUDA is available), cpu, cuda or cuda:N [default: auto]
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<DeviceSpec>,
+    /// Forward-pass arithmetic: fp32, bf16 or fp16 (autocast; fp16 with dynamic loss scaling)
+    /// [default: fp32]
+    #[arg(long, value_name = "PRECISION")]
+    pub precision: Option<Precision>,
+    /// Turn off cuDNN's benchmark mode (the search for the fastest convolution algorithms)
+    #[arg(long)]
+    pub no_cudnn_benchmark: bool,
+    #[command(flatten)]
+    pub dist: crate::launch::DistArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -85,6 +99,9 @@ impl TrainArgs {
         c.channels_last &= !self.no_channels_last;
         set(&mut c.workers, self.workers);
         set(&mut c.seed, self.seed);
+        set(&mut c.device, self.device);
+        set(&mut c.precision, self.precision);
+        c.cudnn_benchmark &= !self.no_cudnn_benchmark;
     }
 }
 

@@ -108,6 +108,32 @@ fn lr_find_at_several_weight_decays_writes_one_csv_and_plot_each_and_compares_th
     );
     assert!(out.contains("  valley   "), "{out}");
     assert!(out.contains("weight decay: "), "{out}");
+
+    // `onecycle plot --what lr-find` redraws both curves from the CSVs; the folder has no
+    // training history, so asking for the schedule is an error that says so.
+    let redrawn = ok(onecycle(&[
+        "plot",
+        dir.to_str().unwrap(),
+        "--what",
+        "lr-find",
+        "--svg",
+    ]));
+    for stem in ["lr_find_wd1e-2", "lr_find_wd1e-4"] {
+        assert!(redrawn.contains(&format!("{stem}.svg")), "{redrawn}");
+        let svg = std::fs::read_to_string(dir.join(format!("{stem}.svg"))).unwrap();
+        roxmltree::Document::parse(&svg).expect("well-formed SVG");
+        assert!(
+            svg.contains("valley"),
+            "{stem}.svg lacks the valley suggestion"
+        );
+    }
+    let err = fails(onecycle(&[
+        "plot",
+        dir.to_str().unwrap(),
+        "--what",
+        "schedule",
+    ]));
+    assert!(err.contains("no steps.csv"), "{err}");
 }
 
 #[test]

@@ -2,22 +2,10 @@
 // (`add_(other, alpha)` is one fused multiply-add per element; two tch calls round twice).
 // Each returns NULL on success or a malloc'd error message the caller frees.
 #include <ATen/ATen.h>
-#include <cstdlib>
-#include <cstring>
 
-namespace {
-template <typename F>
-char* guard(F f) {
-  try {
-    f();
-    return nullptr;
-  } catch (const std::exception& e) {
-    return strdup(e.what());
-  } catch (...) {
-    return strdup("unknown C++ exception");
-  }
-}
-}  // namespace
+#include "guard.h"
+
+using oc::guard;
 
 extern "C" {
 // self += alpha * other

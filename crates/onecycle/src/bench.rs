@@ -1,5 +1,6 @@
 //! Training throughput: images per second of full optimisation steps (forward, loss, backward,
-//! SGD update) on a synthetic batch, as `onecycle bench train` reports it.
+//! SGD update) on a synthetic batch kept on the learner's device, in the learner's precision, as
+//! `onecycle bench train` reports it.
 
 use std::time::Instant;
 
@@ -13,6 +14,10 @@ use crate::learner::Learner;
 /// What a training benchmark measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainBench {
+    /// `cpu` or `cuda:N`.
+    pub device: String,
+    /// `fp32`, `bf16` or `fp16`.
+    pub precision: String,
     pub batch: usize,
     pub channels_last: bool,
     pub threads: i32,
@@ -45,20 +50,28 @@ pub fn train_throughput<D: Data>(
     }
     let (c, h, w) = shape;
     let b = batch as i64;
-    let inputs = Tensor::randn([b, c, h, w], (Kind::Float, Device::Cpu));
-    let targets = Tensor::randint(classes, [b], (Kind::Int64, Device::Cpu));
-    let targets = targets.to_device(learner.vs.device());
+    let device = learner.device();
+    let inputs = Tensor::randn([b, c, h, w], (Kind::Float, Device::Cpu)).to_device(device);
+    let targets = Tensor::randint(classes, [b], (Kind::Int64, Device::Cpu)).to_device(device);
     for _ in 0..warmup {
         learner.train_step(inputs.shallow_clone(), &targets, 0.01, 0.9)?;
     }
+    synchronize(device);
     let began = Instant::now();
     let mut steps = 0;
     while steps < min_steps || began.elapsed().as_secs_f64() < seconds {
         learner.train_step(inputs.shallow_clone(), &targets, 0.01, 0.9)?;
         steps += 1;
     }
+    // GPU kernels run asynchronously: the time counts only once the last step has finished.
+    synchronize(device);
     let elapsed = began.elapsed().as_secs_f64();
     Ok(TrainBench {
+        device: match device {
+            Device::Cuda(n) => format!("cuda:{n}"),
+            _ => "cpu".into(),
+        },
+        precision: learner.precision().to_string(),
         batch,
         channels_last,
         threads: tch::get_num_threads(),
@@ -67,4 +80,11 @@ pub fn train_throughput<D: Data>(
         images_per_sec: (steps * batch) as f64 / elapsed,
         ms_per_step: elapsed * 1e3 / steps as f64,
     })
+}
+
+/// Waits for the GPU's queued work (nothing to wait for on the CPU).
+fn synchronize(device: Device) {
+    if let Device::Cuda(n) = device {
+        tch::Cuda::synchronize(n as i64);
+    }
 }

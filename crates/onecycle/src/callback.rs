@@ -26,6 +26,9 @@ pub struct StepInfo {
     pub smooth_loss: f64,
     /// Items in this batch.
     pub items: usize,
+    /// The fp16 loss scaler skipped this step's update (its gradients overflowed); known after
+    /// the step, always false in `after_loss`.
+    pub skipped: bool,
 }
 
 /// The result of a validation pass.

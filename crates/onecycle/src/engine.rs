@@ -1,15 +1,30 @@
 //! Process-wide libtorch settings that make training fast: glibc malloc tuned so that freed
 //! tensor memory is not returned to the kernel after every step (page faults cost 3–12 % of a
-//! step), and libtorch's intra-op threads set to the cores available.
+//! step), libtorch's intra-op threads set to the cores available, and libtorch's CUDA backend
+//! loaded where the machine has one (see [`crate::device`]).
 
-/// Tunes the allocator and the thread count; call once at start-up, before any tensor work.
+/// Tunes the allocator and the thread count and loads CUDA when present; call once at start-up,
+/// before any tensor work.
 pub fn init() {
     // SAFETY: mallopt only changes allocator thresholds; called before other threads start.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
-    tch::set_num_threads(cores() as i32);
+    // Before any libtorch call: libtorch looks for its CUDA backend only once. Where CUDA cannot
+    // be loaded, the reason is kept for an explicit `--device cuda`.
+    let _ = crate::device::load_cuda();
+    tch::set_num_threads(threads() as i32);
+}
+
+/// libtorch's intra-op threads: `OMP_NUM_THREADS` when set (`onecycle launch` gives each of its
+/// ranks a share of the cores), else every core available.
+pub fn threads() -> usize {
+    std::env::var("OMP_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(cores)
 }
 
 /// Cores this process may use.

@@ -11,34 +11,58 @@ use anyhow::{Context, Result};
 use crate::callback::{Callback, EpochInfo, Flow, StepInfo};
 
 pub const STEPS_HEADER: &str = "epoch,step,lr,momentum,loss,smooth_loss";
+/// The extra last column of `steps.csv` in fp16 runs: 1 where the loss scaler skipped the step.
+pub const SKIPPED_COLUMN: &str = "skipped";
 
 /// Appends to `steps.csv` and `epochs.csv` in a run folder (a [`Callback`]).
 pub struct RunLog {
     dir: PathBuf,
     steps: BufWriter<File>,
     epochs: Option<BufWriter<File>>,
+    /// Write the `skipped` column (fp16 runs).
+    skipped: bool,
 }
 
 impl RunLog {
     /// Starts fresh files in `dir` (created if needed).
     pub fn create(dir: &Path) -> Result<RunLog> {
+        RunLog::create_with(dir, false)
+    }
+
+    /// Like [`RunLog::create`]; `skipped` adds the [`SKIPPED_COLUMN`] to `steps.csv` (for fp16
+    /// runs, whose loss scaler may skip steps).
+    pub fn create_with(dir: &Path, skipped: bool) -> Result<RunLog> {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join("steps.csv");
         let mut steps = BufWriter::new(
             File::create(&path).with_context(|| format!("creating {}", path.display()))?,
         );
-        writeln!(steps, "{STEPS_HEADER}")?;
+        if skipped {
+            writeln!(steps, "{STEPS_HEADER},{SKIPPED_COLUMN}")?;
+        } else {
+            writeln!(steps, "{STEPS_HEADER}")?;
+        }
         let _ = fs::remove_file(dir.join("epochs.csv"));
         Ok(RunLog {
             dir: dir.to_path_buf(),
             steps,
             epochs: None,
+            skipped,
         })
     }
 
     /// Continues the files in `dir` for a run resumed at global step `step` after `epochs_done`
-    /// epochs: rows from later steps and epochs (written after the checkpoint) are dropped.
+    /// epochs: rows from later steps and epochs (written after the checkpoint) are dropped. The
+    /// `skipped` column is kept if `steps.csv` has it.
     pub fn resume(dir: &Path, step: usize, epochs_done: usize) -> Result<RunLog> {
+        let steps_path = dir.join("steps.csv");
+        let header = fs::read_to_string(&steps_path)
+            .with_context(|| format!("reading {}", steps_path.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let skipped = header.split(',').next_back() == Some(SKIPPED_COLUMN);
         keep_rows(&dir.join("steps.csv"), |cols| {
             cols.get(1)
                 .and_then(|s| s.parse::<usize>().ok())
@@ -66,6 +90,7 @@ impl RunLog {
             dir: dir.to_path_buf(),
             steps,
             epochs,
+            skipped,
         })
     }
 
@@ -103,12 +128,16 @@ fn keep_rows(path: &Path, keep: impl Fn(&[&str]) -> bool) -> Result<()> {
 
 impl Callback for RunLog {
     fn after_step(&mut self, s: &StepInfo) -> Result<Flow> {
-        writeln!(
+        write!(
             self.steps,
             "{},{},{:?},{:?},{:?},{:?}",
             s.epoch, s.step, s.lr, s.momentum, s.loss, s.smooth_loss
         )
         .context("writing steps.csv")?;
+        if self.skipped {
+            write!(self.steps, ",{}", u8::from(s.skipped)).context("writing steps.csv")?;
+        }
+        writeln!(self.steps).context("writing steps.csv")?;
         Ok(Flow::Continue)
     }
 
@@ -145,6 +174,10 @@ pub struct History {
     pub metric_names: Vec<String>,
     /// `(epoch, train_loss, valid_loss, metrics…)` per epoch.
     pub epochs: Vec<(usize, f64, f64, Vec<f64>)>,
+    /// The epoch of each step row (`steps.csv`'s first column), in `steps` order.
+    pub step_epochs: Vec<usize>,
+    /// Wall-clock seconds of each epoch (`epochs.csv`'s last column), in `epochs` order.
+    pub epoch_seconds: Vec<f64>,
 }
 
 impl History {
@@ -164,6 +197,7 @@ impl History {
                 )
             };
             let num = |k: usize| c.get(k).and_then(|v| v.parse::<f64>().ok()).ok_or_else(bad);
+            h.step_epochs.push(num(0)? as usize);
             h.steps
                 .push((num(1)? as usize, num(2)?, num(3)?, num(4)?, num(5)?));
         }
@@ -192,11 +226,33 @@ impl History {
                         header.len()
                     );
                 }
+                h.epoch_seconds.push(c[c.len() - 1]);
                 h.epochs
                     .push((c[0] as usize, c[1], c[2], c[3..c.len() - 1].to_vec()));
             }
         }
         Ok(h)
+    }
+
+    /// For each row of `epochs`, the number of steps done by its end (the step rows of that epoch
+    /// and every earlier one; the rows are in epoch order): where the epoch's validation belongs on
+    /// a step axis, right even when epochs differ in length.
+    pub fn epoch_end_steps(&self) -> Vec<usize> {
+        self.epochs
+            .iter()
+            .map(|e| self.step_epochs.partition_point(|&s| s <= e.0))
+            .collect()
+    }
+
+    /// For each row of `epochs`, the wall-clock seconds of training by its end.
+    pub fn epoch_end_seconds(&self) -> Vec<f64> {
+        self.epoch_seconds
+            .iter()
+            .scan(0.0, |total, s| {
+                *total += s;
+                Some(*total)
+            })
+            .collect()
     }
 
     /// Steps per epoch, judged from the step rows (0 without any).

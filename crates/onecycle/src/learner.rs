@@ -13,9 +13,11 @@ use schedule::{
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
+use crate::amp::{Autocast, GradScaler, Precision, ScalerConfig};
 use crate::callback::{Callback, EpochInfo, Flow, StepInfo};
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::{Batch, Data};
+use crate::device;
 use crate::metrics::Metric;
 use crate::optim::{clip_grad_norm, is_bn_or_bias, Hyper, OptKind, Optimizer, Param, WdMode};
 
@@ -145,10 +147,23 @@ pub struct Learner<D: Data> {
     callbacks: Vec<Box<dyn Callback>>,
     checkpoint_dir: Option<PathBuf>,
     input_fn: Option<Box<dyn Fn(Tensor) -> Tensor>>,
+    /// Arithmetic of the forward pass (the weights and optimizer state stay fp32).
+    precision: Precision,
+    /// fp16's dynamic loss scaling; `None` in other precisions.
+    scaler: Option<GradScaler>,
     smooth: SmoothLoss,
     /// Lowest smoothed training loss seen after the first steps (for the divergence guard).
     best_smooth: f64,
+    /// Data parallelism: averages the gradients over processes after backward.
+    grad_sync: Option<GradSync>,
+    /// Data parallelism: averages each step's loss over processes before it is judged.
+    loss_sync: Option<LossSync>,
 }
+
+/// See [`Learner::set_grad_sync`].
+pub type GradSync = Box<dyn FnMut(&[Tensor]) -> Result<()>>;
+/// See [`Learner::set_loss_sync`].
+pub type LossSync = Box<dyn FnMut(f64, usize) -> Result<(f64, usize)>>;
 
 impl<D: Data> Learner<D> {
     /// `group_of` maps a variable name to its layer group (`0..groups`, input to output).
@@ -200,6 +215,10 @@ impl<D: Data> Learner<D> {
             input_fn: None,
             smooth: SmoothLoss::default(),
             best_smooth: f64::INFINITY,
+            precision: Precision::Fp32,
+            scaler: None,
+            grad_sync: None,
+            loss_sync: None,
         })
     }
 
@@ -214,6 +233,84 @@ impl<D: Data> Learner<D> {
     /// Applies `f` to every input batch after it reaches the device (e.g. channels-last).
     pub fn set_input_fn(&mut self, f: impl Fn(Tensor) -> Tensor + 'static) {
         self.input_fn = Some(Box::new(f));
+    }
+
+    /// Called after every backward with the gradients of the trainable parameters being trained
+    /// (undefined ones replaced by zeros), before the update: data parallelism averages them in place.
+    pub fn set_grad_sync(&mut self, f: GradSync) {
+        self.grad_sync = Some(f);
+    }
+
+    /// Called with every training step's loss and batch size before they are recorded or judged;
+    /// returns the ones to use instead (data parallelism: the global batch's mean loss and size).
+    pub fn set_loss_sync(&mut self, f: LossSync) {
+        self.loss_sync = Some(f);
+    }
+
+    /// The step's loss as the loss sync (if any) has it.
+    fn synced_loss(&mut self, loss: f64, items: usize) -> Result<(f64, usize)> {
+        match self.loss_sync.as_mut() {
+            Some(f) => f(loss, items),
+            None => Ok((loss, items)),
+        }
+    }
+
+    /// Trains (and evaluates) with the forward pass in `precision` under autocast on the
+    /// learner's device; fp16 also scales the loss dynamically ([`GradScaler`] with PyTorch's
+    /// defaults). Weights, gradients and optimizer state stay fp32.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        if let Some(kind) = precision.autocast_kind() {
+            // Refuse a device or dtype autocast cannot use now rather than at the first step.
+            drop(Autocast::new(self.device(), kind)?);
+        }
+        self.scaler = match precision {
+            Precision::Fp16 => Some(GradScaler::new(ScalerConfig::default())?),
+            _ => None,
+        };
+        self.precision = precision;
+        Ok(())
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Replaces fp16's loss scaler (e.g. other growth settings); fp16 precision must be set.
+    pub fn set_grad_scaler(&mut self, scaler: GradScaler) -> Result<()> {
+        if self.precision != Precision::Fp16 {
+            bail!(
+                "a loss scaler is for fp16 training, but the precision is {}",
+                self.precision
+            );
+        }
+        self.scaler = Some(scaler);
+        Ok(())
+    }
+
+    /// fp16's loss scaler (its current scale), `None` in other precisions.
+    pub fn grad_scaler(&self) -> Option<&GradScaler> {
+        self.scaler.as_ref()
+    }
+
+    /// The device of the weights, where batches are moved.
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// The model's outputs for `inputs` (already prepared), the forward pass under autocast in
+    /// reduced precision; the outputs come back as fp32 so that losses and metrics run in fp32.
+    pub fn forward(&self, inputs: &Tensor, train: bool) -> Result<Tensor> {
+        let Some(kind) = self.precision.autocast_kind() else {
+            return Ok(self.net.forward_t(inputs, train));
+        };
+        let out = {
+            let _autocast = Autocast::new(self.device(), kind)?;
+            self.net.forward_t(inputs, train)
+        };
+        Ok(match out.kind() {
+            Kind::Half | Kind::BFloat16 => out.to_kind(Kind::Float),
+            _ => out,
+        })
     }
 
     /// Writes `checkpoints/last.safetensors` under `run_dir` at the end of every epoch.
@@ -361,7 +458,7 @@ impl<D: Data> Learner<D> {
             }
             let skip = if epoch == start.epoch { start.batch } else { 0 };
             let (mut loss_sum, mut loss_items) = (0.0, 0usize);
-            let batches = self.data.train_epoch(epoch, skip)?;
+            let batches = device::prefetch(self.data.train_epoch(epoch, skip)?, self.device());
             for (i, batch) in batches.enumerate() {
                 let batch =
                     batch.with_context(|| format!("loading training batch {}", skip + i))?;
@@ -372,9 +469,9 @@ impl<D: Data> Learner<D> {
                 let inputs = self.prepare(batch.inputs);
                 let targets = batch.targets.to_device(self.vs.device());
                 let items = targets.size().first().copied().unwrap_or(0) as usize;
-                let out = self.net.forward_t(&inputs, true);
+                let out = self.forward(&inputs, true)?;
                 let loss = (self.loss_fn)(&out, &targets);
-                let loss_value = loss.double_value(&[]);
+                let (loss_value, items) = self.synced_loss(loss.double_value(&[]), items)?;
                 let smooth_loss = self.smooth.push(loss_value);
                 let mut info = StepInfo {
                     epoch,
@@ -387,6 +484,7 @@ impl<D: Data> Learner<D> {
                     loss: loss_value,
                     smooth_loss,
                     items,
+                    skipped: false,
                 };
                 if let Some(why) = self.diverged(&info) {
                     self.restore(&snapshot)?;
@@ -408,7 +506,7 @@ impl<D: Data> Learner<D> {
                     summary.stopped = Some(why);
                     return Ok(());
                 }
-                self.backward_and_step(&loss, point.lr, momentum, &mults)?;
+                info.skipped = self.backward_and_step(&loss, point.lr, momentum, &mults)?;
                 info.items = items;
                 loss_sum += loss_value * items as f64;
                 loss_items += items;
@@ -481,19 +579,43 @@ impl<D: Data> Learner<D> {
     }
 
     /// Backward through the trainable parameters of unfrozen groups, then one optimizer step.
+    /// In fp16 the loss is scaled first and the gradients unscaled after the gradient sync;
+    /// returns true when the step was skipped because they overflowed.
     fn backward_and_step(
         &mut self,
         loss: &Tensor,
         lr: f64,
         momentum: f64,
         mults: &[f64],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let params = self.opt.params();
         let live: Vec<usize> = (0..params.len())
             .filter(|&i| !self.frozen[params[i].group])
             .collect();
         let inputs: Vec<&Tensor> = live.iter().map(|&i| &params[i].tensor).collect();
-        let grads = Tensor::f_run_backward(&[loss], &inputs, false, false)?;
+        let scaled = self.scaler.as_ref().map(|s| s.scale_loss(loss));
+        let loss = scaled.as_ref().unwrap_or(loss);
+        let mut grads = Tensor::f_run_backward(&[loss], &inputs, false, false)?;
+        if let Some(sync) = self.grad_sync.as_mut() {
+            for (g, p) in grads.iter_mut().zip(&inputs) {
+                if !g.defined() {
+                    *g = p.zeros_like();
+                }
+            }
+            sync(&grads)?;
+        }
+        if let Some(scaler) = self.scaler.as_mut() {
+            let mut defined: Vec<Tensor> = grads
+                .iter()
+                .filter(|g| g.defined())
+                .map(Tensor::shallow_clone)
+                .collect();
+            let found_inf = scaler.unscale(&mut defined)?;
+            scaler.update(found_inf);
+            if found_inf {
+                return Ok(true);
+            }
+        }
         let mut all: Vec<Option<Tensor>> = (0..params.len()).map(|_| None).collect();
         for (i, g) in live.into_iter().zip(grads) {
             all[i] = Some(g);
@@ -509,11 +631,13 @@ impl<D: Data> Learner<D> {
                 wd: self.config.wd,
             })
             .collect();
-        self.opt.step(&all, &hypers)
+        self.opt.step(&all, &hypers)?;
+        Ok(false)
     }
 
     /// One optimisation step on a batch (forward, loss, backward, update) at `lr` for the last
-    /// group (others scaled by the discriminative multipliers) and `momentum`; returns the loss.
+    /// group (others scaled by the discriminative multipliers) and `momentum`, in the learner's
+    /// precision; returns the loss (fp16: the update is skipped if the gradients overflowed).
     /// For benchmarks and custom loops: no schedule, callbacks or history.
     pub fn train_step(
         &mut self,
@@ -523,9 +647,10 @@ impl<D: Data> Learner<D> {
         momentum: f64,
     ) -> Result<f64> {
         let inputs = self.prepare(inputs);
-        let out = self.net.forward_t(&inputs, true);
+        let out = self.forward(&inputs, true)?;
         let loss = (self.loss_fn)(&out, targets);
-        let value = loss.double_value(&[]);
+        let items = targets.size().first().copied().unwrap_or(0) as usize;
+        let (value, _) = self.synced_loss(loss.double_value(&[]), items)?;
         let mults = self.lrs.multipliers(self.groups);
         self.backward_and_step(&loss, lr, momentum, &mults)?;
         Ok(value)
@@ -559,11 +684,11 @@ impl<D: Data> Learner<D> {
             m.reset();
         }
         let (mut sum, mut items) = (0.0, 0usize);
-        for batch in self.data.valid()? {
+        for batch in device::prefetch(self.data.valid()?, self.device()) {
             let batch = batch.context("loading a validation batch")?;
             let inputs = self.prepare(batch.inputs);
             let targets = batch.targets.to_device(self.vs.device());
-            let out = self.net.forward_t(&inputs, false);
+            let out = self.forward(&inputs, false)?;
             let n = targets.size().first().copied().unwrap_or(0) as usize;
             sum += (self.loss_fn)(&out, &targets).double_value(&[]) * n as f64;
             items += n;
@@ -586,16 +711,15 @@ impl<D: Data> Learner<D> {
     pub fn predict_valid(&self, transform: impl Fn(&Tensor) -> Tensor) -> Result<(Tensor, Tensor)> {
         let _guard = tch::no_grad_guard();
         let (mut preds, mut targets) = (Vec::new(), Vec::new());
-        for batch in self.data.valid()? {
+        for batch in device::prefetch(self.data.valid()?, self.device()) {
             let batch = batch.context("loading a validation batch")?;
             let inputs = transform(&self.prepare(batch.inputs));
             preds.push(
-                self.net
-                    .forward_t(&inputs, false)
+                self.forward(&inputs, false)?
                     .softmax(-1, Kind::Float)
                     .to_device(Device::Cpu),
             );
-            targets.push(batch.targets);
+            targets.push(batch.targets.to_device(Device::Cpu));
         }
         if preds.is_empty() {
             bail!("there is no validation data to predict");
@@ -608,7 +732,7 @@ impl<D: Data> Learner<D> {
         let _guard = tch::no_grad_guard();
         let inputs = self.prepare(batch.inputs);
         let targets = batch.targets.to_device(self.vs.device());
-        let out = self.net.forward_t(&inputs, false);
+        let out = self.forward(&inputs, false)?;
         let loss = (self.loss_fn)(&out, &targets).double_value(&[]);
         for m in &mut self.metrics {
             m.reset();
@@ -623,7 +747,8 @@ impl<D: Data> Learner<D> {
         &mut self.config
     }
 
-    /// Model weights, batch-norm statistics and optimizer state as named tensors.
+    /// Model weights, batch-norm statistics, optimizer state and (fp16) the loss scaler's state
+    /// as named tensors.
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut out: Vec<(String, Tensor)> = self
             .vs
@@ -637,6 +762,14 @@ impl<D: Data> Learner<D> {
                 .into_iter()
                 .map(|(k, v)| (format!("opt.{k}"), v)),
         );
+        if let Some(scaler) = &self.scaler {
+            out.extend(
+                scaler
+                    .state_tensors()
+                    .into_iter()
+                    .map(|(k, v)| (format!("amp.{k}"), v)),
+            );
+        }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
@@ -654,6 +787,7 @@ impl<D: Data> Learner<D> {
         let _guard = tch::no_grad_guard();
         let mut vars = self.vs.variables();
         let mut opt_state = std::collections::BTreeMap::new();
+        let mut amp_state = std::collections::BTreeMap::new();
         let mut seen = 0;
         for (name, value) in state {
             if let Some(var) = name.strip_prefix("model.") {
@@ -671,6 +805,8 @@ impl<D: Data> Learner<D> {
                 seen += 1;
             } else if let Some(key) = name.strip_prefix("opt.") {
                 opt_state.insert(key.to_string(), value.shallow_clone());
+            } else if let Some(key) = name.strip_prefix("amp.") {
+                amp_state.insert(key, value);
             }
         }
         if seen != vars.len() {
@@ -678,6 +814,14 @@ impl<D: Data> Learner<D> {
                 "the checkpoint holds {seen} of the model's {} variables",
                 vars.len()
             );
+        }
+        // A checkpoint of another precision has no scaler state: the scaler keeps its own.
+        if let (Some(scaler), Some(scale), Some(tracker)) = (
+            self.scaler.as_mut(),
+            amp_state.get("scale"),
+            amp_state.get("growth_tracker"),
+        ) {
+            scaler.load_state_tensors(scale, tracker)?;
         }
         self.opt.load_state_tensors(&opt_state)
     }

@@ -1,9 +1,12 @@
 //! onecycle: Leslie Smith's disciplined approach to training on libtorch: the LR range test, the
 //! 1cycle policy with cyclical momentum, and the plots that make those decisions visible.
+pub mod amp;
 pub mod bench;
 pub mod callback;
 pub mod checkpoint;
 pub mod data;
+pub mod device;
+pub mod dist;
 pub mod engine;
 pub mod history;
 pub mod learner;
@@ -13,5 +16,6 @@ pub mod ops;
 pub mod optim;
 pub mod plot;
 pub mod progress;
+pub mod report;
 
 pub use schedule;

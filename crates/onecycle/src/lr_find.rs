@@ -181,13 +181,136 @@ impl LrFind {
         out
     }
 
-    /// Writes [`LrFind::to_csv`] to `path` atomically.
+    /// Writes [`LrFind::to_csv`] to `path` atomically, and beside it (same name, `.json`) the
+    /// test's settings and outcome, so that [`LrFind::read_csv`] gets the same suggestions back.
     pub fn write_csv(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        crate::checkpoint::write_atomic(path, self.to_csv().as_bytes())
+        crate::checkpoint::write_atomic(path, self.to_csv().as_bytes())?;
+        let o = &self.options;
+        let meta = CsvMeta {
+            start_lr: o.start_lr,
+            end_lr: o.end_lr,
+            num_it: o.num_it,
+            linear: o.kind == SweepKind::Linear,
+            stop_div: o.stop_div,
+            wd: self.wd,
+            stopped: self.stopped.clone(),
+            seconds: self.seconds,
+        };
+        let json = serde_json::to_string_pretty(&meta).context("describing the range test")?;
+        crate::checkpoint::write_atomic(&path.with_extension("json"), json.as_bytes())
     }
+
+    /// Reads a range test written by [`LrFind::write_csv`]. Without the `.json` beside it, the
+    /// weight decay comes from a `lr_find_wd<W>` file name (else it is NaN) and the number of
+    /// rows stands for `num_it` (as `onecycle suggest` reads a bare CSV).
+    pub fn read_csv(path: &Path) -> Result<LrFind> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let header: Vec<&str> = lines
+            .next()
+            .with_context(|| format!("{} is empty", path.display()))?
+            .split(',')
+            .collect();
+        if header.get(..3) != Some(&["lr", "loss", "smooth_loss"][..]) {
+            bail!(
+                "{}: expected the header lr,loss,smooth_loss[,val_loss,val_smooth_loss,<metric>…], got {}",
+                path.display(),
+                header.join(",")
+            );
+        }
+        let val = header.len() >= 5 && header[3] == "val_loss" && header[4] == "val_smooth_loss";
+        if header.len() > 3 && !val {
+            bail!("{}: unexpected columns after smooth_loss", path.display());
+        }
+        let metric_names: Vec<String> = header.iter().skip(5).map(|s| s.to_string()).collect();
+        let mut rows = Vec::new();
+        for (i, line) in lines.enumerate() {
+            let c: Vec<f64> = line
+                .split(',')
+                .map(|v| v.trim().parse::<f64>())
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("{} line {}: not a number", path.display(), i + 2))?;
+            if c.len() != header.len() {
+                bail!(
+                    "{} line {}: {} columns, the header has {}",
+                    path.display(),
+                    i + 2,
+                    c.len(),
+                    header.len()
+                );
+            }
+            rows.push(LrFindRow {
+                lr: c[0],
+                loss: c[1],
+                smooth_loss: c[2],
+                val_loss: val.then(|| c[3]),
+                val_smooth_loss: val.then(|| c[4]),
+                metrics: c.get(5..).unwrap_or_default().to_vec(),
+            });
+        }
+        if rows.is_empty() {
+            bail!("{} has no rows", path.display());
+        }
+        let meta_path = path.with_extension("json");
+        let meta: CsvMeta = match std::fs::read_to_string(&meta_path) {
+            Ok(json) => serde_json::from_str(&json).with_context(|| {
+                format!("{} is not a range test's description", meta_path.display())
+            })?,
+            Err(_) => CsvMeta {
+                start_lr: rows[0].lr,
+                end_lr: rows[rows.len() - 1].lr,
+                num_it: rows.len(),
+                linear: false,
+                stop_div: true,
+                wd: path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .and_then(|s| s.strip_prefix("lr_find_wd"))
+                    .and_then(|w| w.parse().ok())
+                    .unwrap_or(f64::NAN),
+                stopped: None,
+                seconds: f64::NAN,
+            },
+        };
+        Ok(LrFind {
+            rows,
+            metric_names,
+            options: LrFindOptions {
+                start_lr: meta.start_lr,
+                end_lr: meta.end_lr,
+                num_it: meta.num_it,
+                kind: if meta.linear {
+                    SweepKind::Linear
+                } else {
+                    SweepKind::Exponential
+                },
+                stop_div: meta.stop_div,
+                wd: None,
+                momentum: None,
+                val_each_step: val,
+            },
+            wd: meta.wd,
+            stopped: meta.stopped,
+            seconds: meta.seconds,
+        })
+    }
+}
+
+/// What `<stem>.json` records beside a range test's CSV.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CsvMeta {
+    start_lr: f64,
+    end_lr: f64,
+    num_it: usize,
+    linear: bool,
+    stop_div: bool,
+    wd: f64,
+    stopped: Option<String>,
+    seconds: f64,
 }
 
 /// Smith's reading of range tests at several weight decays: the run with the lowest smoothed loss
@@ -379,9 +502,39 @@ fn next_valid<D: Data>(data: &D, valid: &mut Option<Batches>) -> Result<Batch> {
     bail!("the validation data has no batches")
 }
 
+/// Every range test in `dir`: `lr_find.csv` first, then `lr_find_wd*.csv` by weight decay.
+pub fn read_range_tests(dir: &Path) -> Result<Vec<(String, LrFind)>> {
+    let stems: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter_map(|n| n.strip_suffix(".csv").map(str::to_string))
+        .filter(|s| s == "lr_find" || s.starts_with("lr_find_wd"))
+        .collect();
+    let mut tests = stems
+        .into_iter()
+        .map(|stem| {
+            let found = LrFind::read_csv(&dir.join(format!("{stem}.csv")))?;
+            Ok((stem, found))
+        })
+        .collect::<Result<Vec<(String, LrFind)>>>()?;
+    tests.sort_by(|a, b| {
+        (a.0 != "lr_find")
+            .cmp(&(b.0 != "lr_find"))
+            .then(a.1.wd.total_cmp(&b.1.wd))
+            .then(a.0.cmp(&b.0))
+    });
+    Ok(tests)
+}
+
 /// Writes `<stem>.csv` and `<stem>.png` (the curve with every available suggestion) to `dir`.
 pub fn save_run(found: &LrFind, dir: &Path, stem: &str, title: &str) -> Result<()> {
     found.write_csv(&dir.join(format!("{stem}.csv")))?;
+    save_chart(found, title, &dir.join(format!("{stem}.png")))
+}
+
+/// Draws the range-test curve with every available suggestion to `path` (PNG or SVG).
+pub fn save_chart(found: &LrFind, title: &str, path: &Path) -> Result<()> {
     let suggestions: Vec<Suggestion> = found
         .suggestions()
         .into_iter()
@@ -392,9 +545,8 @@ pub fn save_run(found: &LrFind, dir: &Path, stem: &str, title: &str) -> Result<(
         result: found,
         suggestions: &suggestions,
     };
-    crate::plot::save(&chart, &dir.join(format!("{stem}.png")))
+    crate::plot::save(&chart, path)
 }
-
 /// The file stem for the range test at weight decay `wd` among several: `lr_find_wd1e-3`.
 pub fn wd_stem(wd: f64) -> String {
     format!("lr_find_wd{wd:e}")

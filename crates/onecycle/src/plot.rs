@@ -56,13 +56,22 @@ pub fn save(figure: &impl Figure, path: &Path) -> Result<()> {
             area.present()
                 .map_err(|e| anyhow!("writing {}: {e}", path.display()))
         }
-        Format::Svg => {
-            let area = SVGBackend::new(path, figure.size()).into_drawing_area();
-            figure.draw(&area)?;
-            area.present()
-                .map_err(|e| anyhow!("writing {}: {e}", path.display()))
-        }
+        Format::Svg => std::fs::write(path, to_svg(figure)?)
+            .with_context(|| format!("writing {}", path.display())),
     }
+}
+
+/// Draws `figure` as an SVG document in memory (for files and for HTML reports).
+pub fn to_svg(figure: &impl Figure) -> Result<String> {
+    register_font()?;
+    let mut svg = String::new();
+    {
+        let area = SVGBackend::with_string(&mut svg, figure.size()).into_drawing_area();
+        figure.draw(&area)?;
+        area.present()
+            .map_err(|e| anyhow!("drawing the chart as SVG: {e}"))?;
+    }
+    Ok(svg)
 }
 
 fn register_font() -> Result<()> {
@@ -384,7 +393,12 @@ impl Figure for LrFindChart<'_> {
                 at: s.mark,
             })
             .collect();
-        let caption = format!("{} (wd {})", self.title, format_value(self.result.wd));
+        // A range test read back from a CSV alone may not know its weight decay.
+        let caption = if self.result.wd.is_finite() {
+            format!("{} (wd {})", self.title, format_value(self.result.wd))
+        } else {
+            self.title.to_string()
+        };
         lr_panel(&top, &caption, "training loss", x.clone(), y, lines, marks)?;
         if extra == 0 {
             return Ok(());
@@ -515,8 +529,12 @@ impl Figure for TrainingChart<'_> {
         drawing(area.fill(&WHITE))?;
         let h = self.history;
         let x_end = h.steps.len().max(2) as f64;
-        let nb = h.steps_per_epoch().max(1);
-        let at_epoch_end = |e: usize| ((e + 1) * nb) as f64 - 1.0;
+        // The last step of each epoch (epochs may differ in length).
+        let ends: Vec<f64> = h
+            .epoch_end_steps()
+            .iter()
+            .map(|&n| n.max(1) as f64 - 1.0)
+            .collect();
         let (top, rest) = area.split_vertically(420);
         let losses = h
             .steps
@@ -538,6 +556,9 @@ impl Figure for TrainingChart<'_> {
                 .x_desc("step")
                 .y_desc("loss")
                 .x_label_formatter(&|v| format!("{v:.0}"))
+                .y_label_formatter(&|v| format_value(*v))
+                .label_style(("sans-serif", 15))
+                .axis_desc_style(("sans-serif", 17))
                 .draw(),
         )?;
         let raw = RGBColor(31, 119, 180).mix(0.35);
@@ -558,7 +579,8 @@ impl Figure for TrainingChart<'_> {
         let val: Vec<(f64, f64)> = h
             .epochs
             .iter()
-            .map(|e| (at_epoch_end(e.0), e.2))
+            .zip(&ends)
+            .map(|(e, &x)| (x, e.2))
             .filter(|p| p.1.is_finite())
             .collect();
         drawing(chart.draw_series(LineSeries::new(val.iter().copied(), valid.stroke_width(2))))?
@@ -570,6 +592,7 @@ impl Figure for TrainingChart<'_> {
         drawing(
             chart
                 .configure_series_labels()
+                .label_font(("sans-serif", 15))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .draw(),
@@ -588,7 +611,8 @@ impl Figure for TrainingChart<'_> {
             let points: Vec<(f64, f64)> = h
                 .epochs
                 .iter()
-                .map(|e| (at_epoch_end(e.0), e.3[k]))
+                .zip(&ends)
+                .map(|(e, &x)| (x, e.3[k]))
                 .filter(|p| p.1.is_finite())
                 .collect();
             let mut chart = drawing(
@@ -605,6 +629,9 @@ impl Figure for TrainingChart<'_> {
                     .x_desc("step")
                     .y_desc(name.as_str())
                     .x_label_formatter(&|v| format!("{v:.0}"))
+                    .y_label_formatter(&|v| format_value(*v))
+                    .label_style(("sans-serif", 15))
+                    .axis_desc_style(("sans-serif", 17))
                     .draw(),
             )?;
             let color = RGBColor(44, 160, 44);
@@ -618,36 +645,223 @@ impl Figure for TrainingChart<'_> {
     }
 }
 
-/// Draws a run folder's charts into it: `schedule.<ext>` (LR and momentum per step) and
-/// `training.<ext>` (losses and metrics); `ext` is `png` or `svg`. Returns the files written.
-pub fn run_charts(dir: &Path, ext: &str) -> Result<Vec<std::path::PathBuf>> {
+/// The colour of the `i`-th series: matplotlib's cycle, then hues spread around the wheel.
+pub fn series_color(i: usize) -> RGBColor {
+    if let Some(&c) = PALETTE.get(i) {
+        return c;
+    }
+    let hue = ((i - PALETTE.len()) as f64 * 0.618_034).fract();
+    let (r, g, b) = HSLColor(hue, 0.65, 0.45).to_backend_color().rgb;
+    RGBColor(r, g, b)
+}
+
+/// One named line of an [`OverlayChart`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Where an [`OverlayChart`] puts its legend (away from where the curves usually are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Legend {
+    UpperRight,
+    LowerRight,
+}
+
+/// Several runs' lines on shared axes, one colour and legend entry each: the comparison charts.
+pub struct OverlayChart<'a> {
+    pub title: &'a str,
+    pub x_desc: &'a str,
+    pub y_desc: &'a str,
+    pub series: &'a [Series],
+    /// Circles on the points (for values known only at epoch ends).
+    pub markers: bool,
+    /// Keep the y axis on the interesting part (lowest value to about twice the median), clipping
+    /// the spikes of early losses to the top edge.
+    pub clip_high: bool,
+    pub legend: Legend,
+}
+
+impl Figure for OverlayChart<'_> {
+    fn size(&self) -> (u32, u32) {
+        (WIDTH, 480)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        drawing(area.fill(&WHITE))?;
+        let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
+        let all = || {
+            self.series
+                .iter()
+                .flat_map(|s| s.points.iter().filter(finite))
+        };
+        let x_end = all().map(|p| p.0).fold(1.0, f64::max);
+        let x_start = all().map(|p| p.0).fold(0.0, f64::min);
+        let y = if self.clip_high {
+            let lines: Vec<Line> = self
+                .series
+                .iter()
+                .map(|s| Line {
+                    label: String::new(),
+                    color: BLACK,
+                    width: 1,
+                    points: s.points.clone(),
+                })
+                .collect();
+            // The lowest first value keeps the usual start of the curves in view, while a run
+            // whose first epoch went astray is clipped.
+            let first = self
+                .series
+                .iter()
+                .filter_map(|s| s.points.iter().find(finite).map(|p| p.1))
+                .fold(f64::INFINITY, f64::min);
+            loss_span(&lines, first)
+        } else {
+            padded_range(all().map(|p| p.1))
+        };
+        // Head-room for the legend above (or below) the curves.
+        let room = (y.end - y.start) * 0.06 * self.series.len().min(8) as f64;
+        let y = match self.legend {
+            Legend::UpperRight => y.start..y.end + room,
+            Legend::LowerRight => y.start - room..y.end,
+        };
+        let mut chart = drawing(
+            ChartBuilder::on(area)
+                .caption(self.title, ("sans-serif", 22))
+                .margin(14)
+                .x_label_area_size(44)
+                .y_label_area_size(80)
+                .build_cartesian_2d(x_start..x_end, y.clone()),
+        )?;
+        drawing(
+            chart
+                .configure_mesh()
+                .x_desc(self.x_desc)
+                .y_desc(self.y_desc)
+                .x_label_formatter(&|v| {
+                    if x_end - x_start >= 20.0 {
+                        format!("{v:.0}")
+                    } else {
+                        format_value(*v)
+                    }
+                })
+                .y_label_formatter(&|v| format_value(*v))
+                .label_style(("sans-serif", 15))
+                .axis_desc_style(("sans-serif", 17))
+                .draw(),
+        )?;
+        let clip = |v: f64| v.clamp(y.start, y.end);
+        for (i, series) in self.series.iter().enumerate() {
+            let color = series_color(i);
+            let style = color.stroke_width(2);
+            let points: Vec<(f64, f64)> = series
+                .points
+                .iter()
+                .filter(finite)
+                .map(|&(a, b)| (a, clip(b)))
+                .collect();
+            drawing(chart.draw_series(LineSeries::new(points.iter().copied(), style)))?
+                .label(series.label.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            if self.markers {
+                drawing(
+                    chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled()))),
+                )?;
+            }
+        }
+        drawing(
+            chart
+                .configure_series_labels()
+                .label_font(("sans-serif", 17))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .position(match self.legend {
+                    Legend::UpperRight => SeriesLabelPosition::UpperRight,
+                    Legend::LowerRight => SeriesLabelPosition::LowerRight,
+                })
+                .draw(),
+        )
+    }
+}
+
+/// A chart that [`run_charts`] draws from a run folder's CSV files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunChart {
+    /// `schedule.<ext>`: LR and momentum per step, from `steps.csv`.
+    Schedule,
+    /// `training.<ext>`: losses and metrics, from `steps.csv` and `epochs.csv`.
+    Training,
+    /// `<stem>.<ext>` for every range test (`lr_find.csv`, `lr_find_wd*.csv`).
+    LrFind,
+}
+
+/// Draws the `which` charts of run folder `dir` (all it has data for when `which` is empty)
+/// as `<name>.<ext>` files in it; returns their paths.
+pub fn run_charts(dir: &Path, ext: &str, which: &[RunChart]) -> Result<Vec<std::path::PathBuf>> {
+    let has_steps = dir.join("steps.csv").is_file();
+    let tests = crate::lr_find::read_range_tests(dir)?;
+    let wanted = |c: RunChart| which.is_empty() || which.contains(&c);
+    let mut out = Vec::new();
+    if wanted(RunChart::Schedule) || wanted(RunChart::Training) {
+        if has_steps {
+            out.extend(training_charts(dir, ext, which)?);
+        } else if !which.is_empty() {
+            anyhow::bail!("{} has no steps.csv to draw from", dir.display());
+        }
+    }
+    if wanted(RunChart::LrFind) {
+        if tests.is_empty() && !which.is_empty() {
+            anyhow::bail!("{} has no range test (lr_find*.csv)", dir.display());
+        }
+        for (stem, found) in &tests {
+            let path = dir.join(format!("{stem}.{ext}"));
+            crate::lr_find::save_chart(found, &format!("range test ({stem})"), &path)?;
+            out.push(path);
+        }
+    }
+    if out.is_empty() {
+        anyhow::bail!("{} holds neither steps.csv nor lr_find.csv", dir.display());
+    }
+    Ok(out)
+}
+
+fn training_charts(dir: &Path, ext: &str, which: &[RunChart]) -> Result<Vec<std::path::PathBuf>> {
+    let wanted = |c: RunChart| which.is_empty() || which.contains(&c);
     let history = crate::history::History::read(dir)?;
     let name = dir
         .file_name()
         .map_or("run".into(), |n| n.to_string_lossy().into_owned());
-    let points: Vec<Point> = history
-        .steps
-        .iter()
-        .map(|s| Point {
-            lr: s.1,
-            momentum: Some(s.2),
-        })
-        .collect();
-    let schedule = dir.join(format!("schedule.{ext}"));
-    save(
-        &ScheduleChart {
-            title: &format!("{name}: schedule as applied"),
-            points: &points,
-        },
-        &schedule,
-    )?;
-    let training = dir.join(format!("training.{ext}"));
-    save(
-        &TrainingChart {
-            title: &format!("{name}: loss and metrics"),
-            history: &history,
-        },
-        &training,
-    )?;
-    Ok(vec![schedule, training])
+    let mut out = Vec::new();
+    if wanted(RunChart::Schedule) {
+        let points: Vec<Point> = history
+            .steps
+            .iter()
+            .map(|s| Point {
+                lr: s.1,
+                momentum: Some(s.2),
+            })
+            .collect();
+        let schedule = dir.join(format!("schedule.{ext}"));
+        save(
+            &ScheduleChart {
+                title: &format!("{name}: schedule as applied"),
+                points: &points,
+            },
+            &schedule,
+        )?;
+        out.push(schedule);
+    }
+    if wanted(RunChart::Training) {
+        let training = dir.join(format!("training.{ext}"));
+        save(
+            &TrainingChart {
+                title: &format!("{name}: loss and metrics"),
+                history: &history,
+            },
+            &training,
+        )?;
+        out.push(training);
+    }
+    Ok(out)
 }

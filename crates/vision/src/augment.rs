@@ -1,7 +1,13 @@
 //! Augmentation on raw `u8` CHW pixels, written as normalised `f32` straight into a batch buffer:
-//! pad (zero or reflect) + random crop to an output size, horizontal flip, cutout, then per-channel
-//! normalisation through a 256-entry lookup table. One code path serves every image size, and all
-//! randomness comes from the [`Rng`] the caller passes, so results are reproducible.
+//! an optional bilinear resize (progressive resizing), pad (zero or reflect) + random crop to an
+//! output size, horizontal flip, cutout, then per-channel normalisation through a 256-entry lookup
+//! table. One code path serves every image size, and all randomness comes from the [`Rng`] the
+//! caller passes, so results are reproducible. [`FolderCrop`] is the ImageNet-style recipe for
+//! decoded image files of any size: random-resized crop + flip for training, resize + centre crop
+//! for validation.
+
+use image::imageops::{self, FilterType};
+use image::RgbImage;
 
 use crate::rng::Rng;
 
@@ -66,6 +72,14 @@ impl Normalize {
         }
     }
 
+    /// ImageNet statistics (torchvision's and fast.ai's `imagenet_stats`).
+    pub fn imagenet() -> Self {
+        Normalize {
+            mean: vec![0.485, 0.456, 0.406],
+            std: vec![0.229, 0.224, 0.225],
+        }
+    }
+
     /// Maps `v/255` to `v/255` (the `ToTensor` range `0..=1`) without mean/std.
     pub fn unit(channels: usize) -> Self {
         Normalize {
@@ -74,7 +88,23 @@ impl Normalize {
         }
     }
 
-    fn table(&self) -> Vec<[f32; 256]> {
+    /// Checks the statistics against a channel count.
+    pub fn check(&self, channels: usize) -> Result<(), AugmentError> {
+        if self.mean.len() != channels || self.std.len() != channels {
+            return Err(AugmentError::Channels {
+                mean: self.mean.len(),
+                std: self.std.len(),
+                channels,
+            });
+        }
+        if let Some(&s) = self.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return Err(AugmentError::BadStd(s));
+        }
+        Ok(())
+    }
+
+    /// One lookup table per channel: `u8` value → normalised `f32`.
+    pub(crate) fn table(&self) -> Vec<[f32; 256]> {
         self.mean
             .iter()
             .zip(&self.std)
@@ -105,6 +135,10 @@ pub enum AugmentError {
     },
     #[error("normalisation std must be positive and finite, got {0}")]
     BadStd(f64),
+    #[error("resize target {0:?} has a zero side")]
+    EmptyResize((usize, usize)),
+    #[error("{0}")]
+    Crop(String),
 }
 
 /// The random choices for one image, in output coordinates of the padded frame.
@@ -123,6 +157,9 @@ pub struct Draw {
 pub struct Transform {
     augment: Option<Augment>,
     table: Vec<[f32; 256]>,
+    /// Shape of the source images; differs from `input` when they are resized first.
+    source: (usize, usize, usize),
+    /// Shape the augmentation works on (after the resize).
     input: (usize, usize, usize),
     output: (usize, usize),
 }
@@ -135,17 +172,24 @@ impl Transform {
         augment: Option<Augment>,
         normalize: &Normalize,
     ) -> Result<Self, AugmentError> {
+        Transform::resizing(input, None, augment, normalize)
+    }
+
+    /// Like [`new`](Self::new), with every image first resized (bilinear) from `source = (c, h,
+    /// w)` to `resize = (height, width)`; the augmentation then works at that size.
+    pub fn resizing(
+        source: (usize, usize, usize),
+        resize: Option<(usize, usize)>,
+        augment: Option<Augment>,
+        normalize: &Normalize,
+    ) -> Result<Self, AugmentError> {
+        let input = match resize {
+            Some((0, _) | (_, 0)) => return Err(AugmentError::EmptyResize(resize.unwrap())),
+            Some((h, w)) => (source.0, h, w),
+            None => source,
+        };
         let (c, h, w) = input;
-        if normalize.mean.len() != c || normalize.std.len() != c {
-            return Err(AugmentError::Channels {
-                mean: normalize.mean.len(),
-                std: normalize.std.len(),
-                channels: c,
-            });
-        }
-        if let Some(&s) = normalize.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(AugmentError::BadStd(s));
-        }
+        normalize.check(c)?;
         let output = match &augment {
             Some(a) => {
                 let padded = (h + 2 * a.pad, w + 2 * a.pad);
@@ -160,6 +204,7 @@ impl Transform {
         Ok(Transform {
             augment,
             table: normalize.table(),
+            source,
             input,
             output,
         })
@@ -204,7 +249,15 @@ impl Transform {
     pub fn apply(&self, src: &[u8], draw: &Draw, out: &mut [f32]) {
         let (c, h, w) = self.input;
         let (oh, ow) = self.output;
-        assert_eq!(src.len(), c * h * w, "source image size");
+        let (sc, sh, sw) = self.source;
+        assert_eq!(src.len(), sc * sh * sw, "source image size");
+        let resized;
+        let src = if self.source == self.input {
+            src
+        } else {
+            resized = resize_bilinear(src, self.source, (h, w));
+            &resized[..]
+        };
         assert_eq!(out.len(), c * oh * ow, "output buffer size");
         let (pad, padding) = match &self.augment {
             Some(a) => (a.pad, a.padding),
@@ -254,6 +307,201 @@ impl Transform {
         let draw = self.draw(rng);
         self.apply(src, &draw, out);
     }
+}
+
+/// Resizes a CHW `u8` image of shape `(c, h, w)` to `(out_h, out_w)` by bilinear interpolation
+/// with half-pixel centres and no antialiasing: PyTorch's `interpolate(mode="bilinear",
+/// align_corners=False)`, rounded to the nearest integer.
+pub fn resize_bilinear(
+    src: &[u8],
+    (c, h, w): (usize, usize, usize),
+    (out_h, out_w): (usize, usize),
+) -> Vec<u8> {
+    assert_eq!(src.len(), c * h * w, "source image size");
+    // For each output coordinate: the two source indices and the weight of the second.
+    let taps = |n_in: usize, n_out: usize| -> Vec<(usize, usize, f32)> {
+        let scale = n_in as f64 / n_out as f64;
+        (0..n_out)
+            .map(|o| {
+                let x = ((o as f64 + 0.5) * scale - 0.5).max(0.0);
+                let i0 = (x.floor() as usize).min(n_in - 1);
+                let i1 = (i0 + 1).min(n_in - 1);
+                (i0, i1, (x - i0 as f64) as f32)
+            })
+            .collect()
+    };
+    let (ys, xs) = (taps(h, out_h), taps(w, out_w));
+    let mut out = Vec::with_capacity(c * out_h * out_w);
+    for plane in src.chunks_exact(h * w) {
+        for &(y0, y1, fy) in &ys {
+            let (r0, r1) = (&plane[y0 * w..(y0 + 1) * w], &plane[y1 * w..(y1 + 1) * w]);
+            for &(x0, x1, fx) in &xs {
+                let top = r0[x0] as f32 * (1.0 - fx) + r0[x1] as f32 * fx;
+                let bottom = r1[x0] as f32 * (1.0 - fx) + r1[x1] as f32 * fx;
+                out.push((top * (1.0 - fy) + bottom * fy).round() as u8);
+            }
+        }
+    }
+    out
+}
+
+/// How a decoded image file of any size becomes a square `size × size` image: the ImageNet
+/// recipe (torchvision's `RandomResizedCrop` + `RandomHorizontalFlip` for training, `Resize` +
+/// `CenterCrop` for validation), resampled with the `image` crate's antialiased bilinear filter.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FolderCrop {
+    /// A random crop covering `scale` of the area with aspect ratio in `ratio` (log-uniform),
+    /// resized to `size`, flipped horizontally with probability ½ when `flip`.
+    RandomResized {
+        size: usize,
+        scale: (f64, f64),
+        ratio: (f64, f64),
+        flip: bool,
+    },
+    /// Shorter side resized to `resize`, then the centred `size × size` crop.
+    Centre { size: usize, resize: usize },
+}
+
+impl FolderCrop {
+    /// fast.ai's DAWNBench training crop: scale (0.35, 1), ratio (3/4, 4/3), random flip.
+    pub fn train(size: usize) -> Self {
+        FolderCrop::RandomResized {
+            size,
+            scale: (0.35, 1.0),
+            ratio: (3.0 / 4.0, 4.0 / 3.0),
+            flip: true,
+        }
+    }
+
+    /// The validation crop: shorter side to `size / 0.875` (256 for 224), centre crop `size`.
+    pub fn valid(size: usize) -> Self {
+        FolderCrop::Centre {
+            size,
+            resize: (size as f64 / 0.875).round() as usize,
+        }
+    }
+
+    /// Side of the square output.
+    pub fn size(&self) -> usize {
+        match self {
+            FolderCrop::RandomResized { size, .. } | FolderCrop::Centre { size, .. } => *size,
+        }
+    }
+
+    /// Checks the parameters.
+    pub fn check(&self) -> Result<(), AugmentError> {
+        let bad = |m: String| Err(AugmentError::Crop(m));
+        match *self {
+            FolderCrop::RandomResized { size: 0, .. } | FolderCrop::Centre { size: 0, .. } => {
+                bad("crop size must be at least 1".into())
+            }
+            FolderCrop::RandomResized { scale, ratio, .. } => {
+                if !(scale.0 > 0.0 && scale.0 <= scale.1 && scale.1 <= 1.0) {
+                    return bad(format!(
+                        "crop scale must satisfy 0 < min ≤ max ≤ 1, got {scale:?}"
+                    ));
+                }
+                if !(ratio.0 > 0.0 && ratio.0 <= ratio.1 && ratio.1.is_finite()) {
+                    return bad(format!(
+                        "crop ratio must satisfy 0 < min ≤ max, got {ratio:?}"
+                    ));
+                }
+                Ok(())
+            }
+            FolderCrop::Centre { size, resize } if resize < size => bad(format!(
+                "centre crop {size} is larger than the resized shorter side {resize}"
+            )),
+            FolderCrop::Centre { .. } => Ok(()),
+        }
+    }
+
+    /// Writes `img` cropped, resized and (maybe) flipped into `out` (3·size·size `f32`, CHW),
+    /// normalised through `table` (one lookup table per channel).
+    pub(crate) fn apply(
+        &self,
+        img: &RgbImage,
+        rng: &mut Rng,
+        table: &[[f32; 256]],
+        out: &mut [f32],
+    ) {
+        let size = self.size() as u32;
+        let (w, h) = img.dimensions();
+        let (picture, flip) = match *self {
+            FolderCrop::RandomResized {
+                scale, ratio, flip, ..
+            } => {
+                let (left, top, cw, ch) = random_resized_window(w, h, scale, ratio, rng);
+                let crop = imageops::crop_imm(img, left, top, cw, ch).to_image();
+                let picture = imageops::resize(&crop, size, size, FilterType::Triangle);
+                (picture, flip && rng.coin())
+            }
+            FolderCrop::Centre { resize, .. } => {
+                let resize = resize as u32;
+                let (rw, rh) = if w <= h {
+                    (resize, (h as u64 * resize as u64 / w as u64) as u32)
+                } else {
+                    ((w as u64 * resize as u64 / h as u64) as u32, resize)
+                };
+                let resized = imageops::resize(img, rw, rh, FilterType::Triangle);
+                let top = ((rh - size) as f64 / 2.0).round() as u32;
+                let left = ((rw - size) as f64 / 2.0).round() as u32;
+                (
+                    imageops::crop_imm(&resized, left, top, size, size).to_image(),
+                    false,
+                )
+            }
+        };
+        let n = size as usize;
+        assert_eq!(out.len(), 3 * n * n, "output buffer size");
+        let raw = picture.as_raw();
+        for (c, (plane, table)) in out.chunks_exact_mut(n * n).zip(table).enumerate() {
+            for (y, row) in plane.chunks_exact_mut(n).enumerate() {
+                for (x, o) in row.iter_mut().enumerate() {
+                    let sx = if flip { n - 1 - x } else { x };
+                    *o = table[raw[(y * n + sx) * 3 + c] as usize];
+                }
+            }
+        }
+    }
+}
+
+/// A uniform draw in `[0, 1)` with 53 random bits.
+fn unit(rng: &mut Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// torchvision's `RandomResizedCrop.get_params`: `(left, top, width, height)` of a window covering
+/// a `scale` fraction of the area with log-uniform aspect ratio in `ratio`, ten tries, then the
+/// whole image clamped to the ratio range, centred.
+fn random_resized_window(
+    w: u32,
+    h: u32,
+    scale: (f64, f64),
+    ratio: (f64, f64),
+    rng: &mut Rng,
+) -> (u32, u32, u32, u32) {
+    let area = w as f64 * h as f64;
+    let (lo, hi) = (ratio.0.ln(), ratio.1.ln());
+    for _ in 0..10 {
+        let target = area * (scale.0 + (scale.1 - scale.0) * unit(rng));
+        let aspect = (lo + (hi - lo) * unit(rng)).exp();
+        let cw = (target * aspect).sqrt().round() as u32;
+        let ch = (target / aspect).sqrt().round() as u32;
+        if 0 < cw && cw <= w && 0 < ch && ch <= h {
+            let top = rng.up_to((h - ch) as usize) as u32;
+            let left = rng.up_to((w - cw) as usize) as u32;
+            return (left, top, cw, ch);
+        }
+    }
+    let in_ratio = w as f64 / h as f64;
+    let (cw, ch) = if in_ratio < ratio.0 {
+        (w, ((w as f64 / ratio.0).round() as u32).clamp(1, h))
+    } else if in_ratio > ratio.1 {
+        (((h as f64 * ratio.1).round() as u32).clamp(1, w), h)
+    } else {
+        (w, h)
+    };
+    ((w - cw) / 2, (h - ch) / 2, cw, ch)
 }
 
 /// Index in `0..n` read for position `p` of the frame padded by `pad`, or `None` for a zero pixel.
@@ -472,6 +720,108 @@ mod tests {
             std: vec![0.0],
         };
         assert!(Transform::new((1, 3, 4), None, &zero_std).is_err());
+    }
+
+    #[test]
+    fn bilinear_resize_halves_by_averaging_and_keeps_a_flat_image_flat() {
+        // 1×2×4 → 1×1×2: each output pixel averages a 2×2 block (half-pixel centres).
+        let src = [0u8, 10, 100, 200, 20, 30, 50, 51];
+        assert_eq!(resize_bilinear(&src, (1, 2, 4), (1, 2)), vec![15, 100]);
+        // Upsampling a constant image, or keeping the size, changes nothing.
+        assert_eq!(resize_bilinear(&[7; 12], (3, 2, 2), (3, 5)), vec![7; 45]);
+        assert_eq!(resize_bilinear(&src, (1, 2, 4), (2, 4)), src.to_vec());
+        // Upsampling 1×2 → 1×4 interpolates between the two pixels and clamps at the edges.
+        assert_eq!(
+            resize_bilinear(&[0, 100], (1, 1, 2), (1, 4)),
+            vec![0, 25, 75, 100]
+        );
+    }
+
+    #[test]
+    fn a_resizing_transform_augments_at_the_new_size() {
+        let a = Augment {
+            pad: 2,
+            ..Augment::cifar()
+        };
+        let t = Transform::resizing((3, 32, 32), Some((16, 16)), Some(a), &Normalize::cifar10())
+            .unwrap();
+        assert_eq!(t.output_shape(), (3, 16, 16));
+        let mut out = vec![f32::NAN; t.output_len()];
+        t.apply_random(&[90u8; 3 * 32 * 32], &mut Rng::from_keys(&[2]), &mut out);
+        assert!(out.iter().all(|v| v.is_finite()));
+        let plain =
+            Transform::resizing((1, 4, 4), Some((2, 2)), None, &Normalize::identity(1)).unwrap();
+        let mut out = vec![0.0; 4];
+        let src: Vec<u8> = (0..16).map(|v| v * 10).collect();
+        plain.apply(&src, &plain.draw(&mut Rng::from_keys(&[0])), &mut out);
+        assert_eq!(out, vec![25.0, 45.0, 105.0, 125.0]);
+        assert_eq!(
+            Transform::resizing((1, 4, 4), Some((0, 2)), None, &Normalize::identity(1))
+                .unwrap_err(),
+            AugmentError::EmptyResize((0, 2))
+        );
+    }
+
+    /// A w×h image whose red channel is the column and green channel the row.
+    fn gradient(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 0]))
+    }
+
+    #[test]
+    fn random_resized_windows_stay_inside_and_cover_the_scale_range() {
+        let mut rng = Rng::from_keys(&[5]);
+        let (scale, ratio) = ((0.35, 1.0), (3.0 / 4.0, 4.0 / 3.0));
+        let mut areas = Vec::new();
+        for _ in 0..500 {
+            let (left, top, w, h) = random_resized_window(60, 40, scale, ratio, &mut rng);
+            assert!(w > 0 && h > 0 && left + w <= 60 && top + h <= 40);
+            areas.push((w * h) as f64 / 2400.0);
+        }
+        let (lo, hi) = areas
+            .iter()
+            .fold((1.0f64, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+        assert!(lo < 0.4 && hi > 0.8, "areas {lo}..{hi}");
+        // An image far outside the ratio range falls back to the centred, ratio-clamped window.
+        let (left, top, w, h) = random_resized_window(100, 10, (0.99, 1.0), ratio, &mut rng);
+        assert_eq!((left, top, w, h), (43, 0, 13, 10));
+    }
+
+    #[test]
+    fn folder_crops_give_size_squares_and_the_centre_crop_is_centred() {
+        let table = Normalize::identity(3).table();
+        let img = gradient(64, 48);
+        let valid = FolderCrop::valid(32);
+        assert_eq!(
+            valid,
+            FolderCrop::Centre {
+                size: 32,
+                resize: 37
+            }
+        );
+        let mut out = vec![f32::NAN; 3 * 32 * 32];
+        valid.apply(&img, &mut Rng::from_keys(&[0]), &table, &mut out);
+        // Shorter side 48 → 37, width 64 → 49: the crop's centre column is the image's centre.
+        let red_mid = (out[16] + out[15]) / 2.0;
+        assert!((red_mid - 31.5).abs() < 1.5, "{red_mid}");
+        let train = FolderCrop::train(24);
+        let mut out = vec![f32::NAN; 3 * 24 * 24];
+        let mut rng = Rng::from_keys(&[1]);
+        let mut flipped = 0;
+        for _ in 0..40 {
+            train.apply(&img, &mut rng, &table, &mut out);
+            assert!(out.iter().all(|v| v.is_finite()));
+            flipped += usize::from(out[0] > out[23]);
+        }
+        assert!((5..35).contains(&flipped), "{flipped} of 40 flipped");
+        assert!(FolderCrop::Centre { size: 8, resize: 4 }.check().is_err());
+        assert!(FolderCrop::RandomResized {
+            size: 8,
+            scale: (0.5, 1.5),
+            ratio: (1.0, 1.0),
+            flip: false
+        }
+        .check()
+        .is_err());
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub fn loader_throughput(
         batch_size: options.batch_size,
         workers: options.workers,
         augment: options.augment.is_some(),
-        dataset_len: loader.dataset().len(),
+        dataset_len: loader.source_len(),
         image_shape: [c, h, w],
     })
 }

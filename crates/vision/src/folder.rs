@@ -1,5 +1,7 @@
 //! Image-folder datasets (`root/<class>/*.png|jpg|jpeg`, classes sorted by name, files sorted by
-//! name within a class), decoded once into the `u8` CHW [`Dataset`] used by the loader.
+//! name within a class): either decoded once into the `u8` CHW [`Dataset`] ([`load`]), or listed
+//! as [`ImageFiles`] ([`list`]) for a loader that decodes on its worker threads (images of any
+//! size, data sets larger than memory).
 
 use std::path::{Path, PathBuf};
 
@@ -60,9 +62,51 @@ fn sorted_entries(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBu
     Ok(paths)
 }
 
-/// Loads every image under `root/<class>/` as RGB. With `size = Some((width, height))` images are
-/// resized (bilinear) to it; without, all images must share the size of the first one.
-pub fn load(root: &Path, size: Option<(u32, u32)>) -> Result<Dataset, FolderError> {
+/// The files of an image folder with their labels, not decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageFiles {
+    files: Vec<(PathBuf, u8)>,
+    classes: Vec<String>,
+}
+
+impl ImageFiles {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Path of image `i`. Panics if `i >= len()`, like slice indexing.
+    pub fn path(&self, i: usize) -> &Path {
+        &self.files[i].0
+    }
+
+    /// Label of image `i`.
+    pub fn label(&self, i: usize) -> u8 {
+        self.files[i].1
+    }
+
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// Decodes image `i` as RGB.
+    pub fn decode(&self, i: usize) -> Result<image::RgbImage, FolderError> {
+        let path = self.path(i);
+        Ok(image::open(path)
+            .map_err(|source| FolderError::Unreadable {
+                path: path.to_owned(),
+                source,
+            })?
+            .into_rgb8())
+    }
+}
+
+/// Lists every image under `root/<class>/` (classes and files sorted by name) without decoding.
+pub fn list(root: &Path) -> Result<ImageFiles, FolderError> {
     let class_dirs = sorted_entries(root, |p| p.is_dir())?;
     if class_dirs.is_empty() {
         return Err(FolderError::NoClasses {
@@ -86,6 +130,22 @@ pub fn load(root: &Path, size: Option<(u32, u32)>) -> Result<Dataset, FolderErro
             path: root.to_owned(),
         });
     }
+    let classes = class_dirs
+        .iter()
+        .map(|d| {
+            d.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    Ok(ImageFiles { files, classes })
+}
+
+/// Loads every image under `root/<class>/` as RGB. With `size = Some((width, height))` images are
+/// resized (bilinear) to it; without, all images must share the size of the first one.
+pub fn load(root: &Path, size: Option<(u32, u32)>) -> Result<Dataset, FolderError> {
+    let ImageFiles { files, classes } = list(root)?;
     let mut expected = size;
     let mut pixels = Vec::new();
     let mut labels = Vec::with_capacity(files.len());
@@ -122,15 +182,6 @@ pub fn load(root: &Path, size: Option<(u32, u32)>) -> Result<Dataset, FolderErro
         labels.push(*label);
     }
     let (w, h) = expected.expect("at least one image");
-    let classes = class_dirs
-        .iter()
-        .map(|d| {
-            d.file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
     Ok(
         Dataset::new(pixels, labels, classes, (3, h as usize, w as usize))
             .expect("one CHW image per label, labels below the class count"),
@@ -169,6 +220,22 @@ mod tests {
             &[0, 1, 2, 0, 1, 2, 0, 0, 0, 1, 1, 1, 10, 10, 10, 10, 10, 10]
         );
         assert_eq!(d.image(2)[12], 20);
+    }
+
+    #[test]
+    fn listing_gives_the_files_and_labels_without_decoding() {
+        let tmp = tempfile::tempdir().unwrap();
+        save(tmp.path(), "dog", "b.png", &picture(3, 2, 20));
+        save(tmp.path(), "cat", "x.png", &picture(5, 7, 30));
+        std::fs::write(tmp.path().join("dog").join("a.png"), b"not a png").unwrap();
+        let files = list(tmp.path()).unwrap();
+        assert_eq!(files.classes(), &["cat".to_string(), "dog".to_string()]);
+        assert_eq!(files.len(), 3);
+        assert_eq!((files.label(0), files.label(1)), (0, 1));
+        assert!(files.path(1).ends_with("dog/a.png"));
+        assert_eq!(files.decode(0).unwrap().dimensions(), (5, 7));
+        let err = files.decode(1).unwrap_err();
+        assert!(err.to_string().contains("a.png"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! `(seed, e)` and the batch's augmentation from `(seed, e, b)`, so the number of workers changes
 //! speed only. Worker `w` makes batches `w, w + workers, …` into its own queue and the epoch reads
 //! the queues in turn, so batches arrive in order without a reordering buffer.
+//!
+//! Items come from an in-memory [`Dataset`] (augmented by a [`Transform`], optionally resized
+//! first) or from [`ImageFiles`] decoded on the workers and cropped by a [`FolderCrop`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -13,8 +16,9 @@ use std::thread::JoinHandle;
 
 use tch::Tensor;
 
-use crate::augment::{Augment, AugmentError, Normalize, Transform};
+use crate::augment::{Augment, AugmentError, FolderCrop, Normalize, Transform};
 use crate::dataset::Dataset;
+use crate::folder::{FolderError, ImageFiles};
 use crate::rng::Rng;
 
 /// Stream keys that keep the shuffle and the augmentation draws independent.
@@ -35,8 +39,11 @@ pub struct LoaderOptions {
     pub limit: Option<usize>,
     /// Shuffle the items every epoch.
     pub shuffle: bool,
-    /// Random augmentation; `None` for validation (the images pass unchanged).
+    /// Random augmentation; `None` for validation (the images pass unchanged). In-memory data only.
     pub augment: Option<Augment>,
+    /// Resize in-memory images (bilinear) to `(height, width)` before the augmentation, for
+    /// progressive resizing; `None` keeps their size.
+    pub resize: Option<(usize, usize)>,
     pub normalize: Normalize,
     pub seed: u64,
 }
@@ -52,6 +59,7 @@ impl Default for LoaderOptions {
             limit: None,
             shuffle: false,
             augment: None,
+            resize: None,
             normalize: Normalize::cifar10(),
             seed: 0,
         }
@@ -96,12 +104,60 @@ pub enum LoaderError {
     Tensor { batch: usize, message: String },
     #[error("loader worker panicked while making batch {batch}: {message}")]
     WorkerPanic { batch: usize, message: String },
+    #[error(transparent)]
+    Folder(#[from] FolderError),
+    #[error("loader option {0} applies to in-memory datasets; image files are cropped by their FolderCrop")]
+    NotForFiles(&'static str),
+}
+
+/// Where the items come from and how one becomes output pixels.
+enum Items {
+    Memory {
+        data: Arc<Dataset>,
+        transform: Transform,
+    },
+    Files {
+        files: Arc<ImageFiles>,
+        crop: FolderCrop,
+        table: Vec<[f32; 256]>,
+    },
+}
+
+impl Items {
+    fn len(&self) -> usize {
+        match self {
+            Items::Memory { data, .. } => data.len(),
+            Items::Files { files, .. } => files.len(),
+        }
+    }
+
+    fn label(&self, i: usize) -> u8 {
+        match self {
+            Items::Memory { data, .. } => data.label(i),
+            Items::Files { files, .. } => files.label(i),
+        }
+    }
+
+    fn output_shape(&self) -> (usize, usize, usize) {
+        match self {
+            Items::Memory { transform, .. } => transform.output_shape(),
+            Items::Files { crop, .. } => (3, crop.size(), crop.size()),
+        }
+    }
+
+    /// Writes item `i`, with its random choices drawn from `rng`, into `out`.
+    fn write(&self, i: usize, rng: &mut Rng, out: &mut [f32]) -> Result<(), LoaderError> {
+        match self {
+            Items::Memory { data, transform } => transform.apply_random(data.image(i), rng, out),
+            Items::Files { files, crop, table } => crop.apply(&files.decode(i)?, rng, table, out),
+        }
+        Ok(())
+    }
 }
 
 /// Everything the workers share.
 struct Shared {
-    data: Arc<Dataset>,
-    transform: Transform,
+    source: Items,
     batch_size: usize,
     items: usize,
     seed: u64,
@@ -119,6 +175,37 @@ impl Loader {
     /// Validates the options against the dataset's image shape.
     pub fn new(data: impl Into<Arc<Dataset>>, options: LoaderOptions) -> Result<Self, LoaderError> {
         let data = data.into();
+        let transform = Transform::resizing(
+            data.shape(),
+            options.resize,
+            options.augment.clone(),
+            &options.normalize,
+        )?;
+        Loader::with_items(Items::Memory { data, transform }, options)
+    }
+
+    /// A loader over image files, decoded on the workers and turned into `crop.size()` squares by
+    /// `crop` (random for training, centred for validation), normalised by `options.normalize`.
+    /// `options.augment` and `options.resize` must be `None`.
+    pub fn from_files(
+        files: impl Into<Arc<ImageFiles>>,
+        crop: FolderCrop,
+        options: LoaderOptions,
+    ) -> Result<Self, LoaderError> {
+        if options.augment.is_some() {
+            return Err(LoaderError::NotForFiles("augment"));
+        }
+        if options.resize.is_some() {
+            return Err(LoaderError::NotForFiles("resize"));
+        }
+        crop.check()?;
+        options.normalize.check(3)?;
+        let table = options.normalize.table();
+        let files = files.into();
+        Loader::with_items(Items::Files { files, crop, table }, options)
+    }
+
+    fn with_items(source: Items, options: LoaderOptions) -> Result<Self, LoaderError> {
         for (name, value) in [
             ("batch_size", options.batch_size),
             ("workers", options.workers),
@@ -128,16 +215,14 @@ impl Loader {
                 return Err(LoaderError::Option { name, value });
             }
         }
-        let transform = Transform::new(data.shape(), options.augment.clone(), &options.normalize)?;
-        let available = options.limit.unwrap_or(usize::MAX).min(data.len());
+        let available = options.limit.unwrap_or(usize::MAX).min(source.len());
         let items = if options.drop_last {
             available / options.batch_size * options.batch_size
         } else {
             available
         };
         let shared = Arc::new(Shared {
-            data,
-            transform,
+            source,
             batch_size: options.batch_size,
             items,
             seed: options.seed,
@@ -151,8 +236,17 @@ impl Loader {
         &self.options
     }
 
-    pub fn dataset(&self) -> &Arc<Dataset> {
-        &self.shared.data
+    /// The in-memory dataset; `None` for a loader over image files.
+    pub fn dataset(&self) -> Option<&Arc<Dataset>> {
+        match &self.shared.source {
+            Items::Memory { data, .. } => Some(data),
+            Items::Files { .. } => None,
+        }
+    }
+
+    /// Items in the underlying dataset or file list (before `limit` and `drop_last`).
+    pub fn source_len(&self) -> usize {
+        self.shared.source.len()
     }
 
     /// Batches per epoch.
@@ -171,7 +265,7 @@ impl Loader {
 
     /// `(c, h, w)` of the images in a batch.
     pub fn output_shape(&self) -> (usize, usize, usize) {
-        self.shared.transform.output_shape()
+        self.shared.source.output_shape()
     }
 
     /// Dataset indices of epoch `epoch`, in the order the batches use them.
@@ -180,7 +274,7 @@ impl Loader {
             .options
             .limit
             .unwrap_or(usize::MAX)
-            .min(self.shared.data.len());
+            .min(self.shared.source.len());
         let mut order: Vec<u32> = (0..available as u32).collect();
         if self.options.shuffle {
             Rng::from_keys(&[self.shared.seed, epoch, SHUFFLE_STREAM]).shuffle(&mut order);
@@ -261,17 +355,15 @@ fn make_batch(
     #[cfg(test)]
     tests::inject(shared.fault, b)?;
     let items = &order[b * shared.batch_size..((b + 1) * shared.batch_size).min(order.len())];
-    let per_image = shared.transform.output_len();
+    let (c, h, w) = shared.source.output_shape();
+    let per_image = c * h * w;
     buffer.resize(items.len() * per_image, 0.0);
     let mut rng = Rng::from_keys(&[shared.seed, epoch, b as u64, AUGMENT_STREAM]);
     let mut labels = Vec::with_capacity(items.len());
     for (&i, out) in items.iter().zip(buffer.chunks_exact_mut(per_image)) {
-        shared
-            .transform
-            .apply_random(shared.data.image(i as usize), &mut rng, out);
-        labels.push(shared.data.label(i as usize) as i64);
+        shared.source.write(i as usize, &mut rng, out)?;
+        labels.push(shared.source.label(i as usize) as i64);
     }
-    let (c, h, w) = shared.transform.output_shape();
     let tensor_error = |e: tch::TchError| LoaderError::Tensor {
         batch: b,
         message: e.to_string(),
@@ -603,6 +695,90 @@ pub(crate) mod tests {
             results[2],
             Err(LoaderError::Tensor { batch: 2, .. })
         ));
+    }
+
+    #[test]
+    fn resize_changes_the_batch_size_of_in_memory_images() {
+        let data = Dataset::new(
+            vec![50; 4 * 3 * 8 * 8],
+            vec![0, 1, 2, 3],
+            (0..4).map(|i| i.to_string()).collect(),
+            (3, 8, 8),
+        )
+        .unwrap();
+        let opts = LoaderOptions {
+            resize: Some((4, 6)),
+            ..LoaderOptions::train(2)
+        };
+        let loader = Loader::new(data, opts).unwrap();
+        assert_eq!(loader.output_shape(), (3, 4, 6));
+        let b = loader.epoch(0).next().unwrap().unwrap();
+        assert_eq!(b.images.size(), vec![2, 3, 4, 6]);
+    }
+
+    #[test]
+    fn image_files_are_decoded_and_cropped_on_the_workers() {
+        let tmp = tempfile::tempdir().unwrap();
+        for (class, n) in [("a", 3), ("b", 2)] {
+            let dir = tmp.path().join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..n {
+                image::RgbImage::from_pixel(20 + 5 * i, 30, image::Rgb([255, 0, 0]))
+                    .save(dir.join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+        let files = Arc::new(crate::folder::list(tmp.path()).unwrap());
+        let opts = LoaderOptions {
+            normalize: Normalize::unit(3),
+            ..LoaderOptions::valid(2)
+        };
+        let loader = Loader::from_files(files.clone(), FolderCrop::valid(8), opts.clone()).unwrap();
+        assert_eq!((loader.len(), loader.output_shape()), (3, (3, 8, 8)));
+        assert!(loader.dataset().is_none() && loader.source_len() == 5);
+        let batches: Vec<Batch> = loader.epoch(0).map(Result::unwrap).collect();
+        assert_eq!(batches[0].images.size(), vec![2, 3, 8, 8]);
+        assert_eq!(Vec::<i64>::try_from(&batches[2].labels).unwrap(), vec![1]);
+        // Red stays red: channel 0 is 1, the others 0.
+        let red = floats(&batches[1].images.narrow(1, 0, 1).contiguous());
+        assert!(red.iter().all(|&v| (v - 1.0).abs() < 1e-6));
+        // Training crops with any worker count give the same batches.
+        let train = |workers| {
+            let opts = LoaderOptions {
+                workers,
+                shuffle: true,
+                ..opts.clone()
+            };
+            contents(
+                Loader::from_files(files.clone(), FolderCrop::train(6), opts)
+                    .unwrap()
+                    .epoch(1),
+            )
+        };
+        assert_eq!(train(1), train(3));
+        let with_augment = LoaderOptions {
+            augment: Some(Augment::cifar()),
+            ..opts
+        };
+        assert!(matches!(
+            Loader::from_files(files, FolderCrop::valid(8), with_augment),
+            Err(LoaderError::NotForFiles("augment"))
+        ));
+    }
+
+    #[test]
+    fn an_unreadable_file_is_an_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("a")).unwrap();
+        std::fs::write(tmp.path().join("a").join("bad.jpg"), b"no jpeg").unwrap();
+        let files = crate::folder::list(tmp.path()).unwrap();
+        let opts = LoaderOptions {
+            normalize: Normalize::imagenet(),
+            ..LoaderOptions::valid(1)
+        };
+        let loader = Loader::from_files(files, FolderCrop::valid(4), opts).unwrap();
+        let err = loader.epoch(0).next().unwrap().unwrap_err();
+        assert!(err.to_string().contains("bad.jpg"), "{err}");
     }
 
     #[test]

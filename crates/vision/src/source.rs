@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::cifar::{self, CifarError, Split};
 use crate::dataset::Dataset;
-use crate::folder::{self, FolderError};
+use crate::folder::{self, FolderError, ImageFiles};
 use crate::sample;
 
 /// Why no data could be read from a path.
@@ -19,6 +19,53 @@ pub enum SourceError {
     Unknown(std::path::PathBuf),
     #[error("{0}: its class folders differ from those of train/")]
     ClassMismatch(std::path::PathBuf),
+}
+
+/// Training and validation images as [`open`] finds them.
+#[derive(Debug)]
+pub enum Images {
+    /// Decoded in memory at one shape (the embedded sample, CIFAR-10 binaries).
+    Decoded(Dataset, Dataset),
+    /// Image folders, listed: decoded on the loader's workers, images of any size.
+    Files(ImageFiles, ImageFiles),
+}
+
+impl Images {
+    /// The class names (the same for training and validation).
+    pub fn classes(&self) -> &[String] {
+        match self {
+            Images::Decoded(train, _) => train.classes(),
+            Images::Files(train, _) => train.classes(),
+        }
+    }
+}
+
+/// Like [`train_valid`], but image folders are only listed, for the ImageNet-style recipe that
+/// decodes and crops each image on the loader's workers.
+pub fn open(path: Option<&Path>) -> Result<Images, SourceError> {
+    let folders = match path {
+        Some(p) if p.join("train").is_dir() && !p.join(cifar::TRAIN_FILES[0]).is_file() => {
+            ["valid", "val", "test"]
+                .iter()
+                .map(|v| p.join(v))
+                .find(|v| v.is_dir())
+                .map(|valid| (p.join("train"), valid))
+        }
+        _ => None,
+    };
+    match folders {
+        Some((train, valid)) => {
+            let (train, valid_files) = (folder::list(&train)?, folder::list(&valid)?);
+            if valid_files.classes() != train.classes() {
+                return Err(SourceError::ClassMismatch(valid));
+            }
+            Ok(Images::Files(train, valid_files))
+        }
+        None => {
+            let (train, valid) = train_valid(path)?;
+            Ok(Images::Decoded(train, valid))
+        }
+    }
 }
 
 /// Training and validation data: `None` gives the embedded sample (3,500 / 500 images); a folder
@@ -79,6 +126,29 @@ mod tests {
         let (train, valid) = train_valid(Some(tmp.path())).unwrap();
         assert_eq!((train.len(), valid.len()), (6, 2));
         assert_eq!(train.classes(), valid.classes());
+    }
+
+    #[test]
+    fn open_lists_image_folders_and_decodes_the_rest() {
+        assert!(matches!(open(None).unwrap(), Images::Decoded(t, _) if t.len() == 3500));
+        let tmp = tempfile::tempdir().unwrap();
+        for (split, n) in [("train", 2), ("val", 1)] {
+            for class in ["a", "b", "c"] {
+                let dir = tmp.path().join(split).join(class);
+                std::fs::create_dir_all(&dir).unwrap();
+                for i in 0..n {
+                    image::RgbImage::new(5 + i, 4)
+                        .save(dir.join(format!("{i}.png")))
+                        .unwrap();
+                }
+            }
+        }
+        let images = open(Some(tmp.path())).unwrap();
+        assert_eq!(images.classes(), &["a", "b", "c"]);
+        assert!(matches!(&images, Images::Files(t, v) if t.len() == 6 && v.len() == 3));
+        std::fs::remove_dir_all(tmp.path().join("val").join("c")).unwrap();
+        let err = open(Some(tmp.path())).unwrap_err();
+        assert!(matches!(err, SourceError::ClassMismatch(_)), "{err}");
     }
 
     #[test]

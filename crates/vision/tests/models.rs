@@ -40,7 +40,8 @@ fn names_print_parse_and_serialise() {
             "resnet110",
             "resnet9",
             "wrn22",
-            "small-cnn"
+            "small-cnn",
+            "resnet50"
         ]
     );
     for name in ModelName::ALL {
@@ -113,6 +114,30 @@ fn parameter_counts() {
 }
 
 #[test]
+fn resnet50_has_torchvisions_parameter_count_and_takes_small_images() {
+    // torchvision.models.resnet50(num_classes=1000): sum(p.numel() for p in m.parameters()).
+    let (vs, model) = built(ModelName::ResNet50, 1000);
+    assert_eq!(param_count(&vs), 25_557_032);
+    // The layout: 7×7 stride-2 stem, the stride on the 3×3 conv, 2048 features into the head.
+    let vars = vs.variables();
+    assert_eq!(vars["stem.conv.weight"].size(), [64, 3, 7, 7]);
+    assert_eq!(vars["layer2.0.conv2.weight"].size(), [128, 128, 3, 3]);
+    assert_eq!(
+        vars["layer2.0.downsample.conv.weight"].size(),
+        [512, 256, 1, 1]
+    );
+    assert_eq!(vars["head.fc.weight"].size(), [1000, 2048]);
+    let blocks = |s: usize| {
+        (0..)
+            .take_while(|b| vars.contains_key(&format!("layer{s}.{b}.conv1.weight")))
+            .count()
+    };
+    assert_eq!((1..=4).map(blocks).collect::<Vec<_>>(), [3, 4, 6, 3]);
+    let x = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));
+    assert_eq!(model.forward_t(&x, true).size(), [2, 1000]);
+}
+
+#[test]
 #[should_panic(expected = "6n + 2")]
 fn resnet_depth_must_be_6n_plus_2() {
     let vs = nn::VarStore::new(Device::Cpu);
@@ -132,6 +157,8 @@ fn initialisation_is_pytorch_default() {
             let layer = var.rsplit('.').nth(1).unwrap();
             if layer.starts_with("bn") {
                 let want = match leaf {
+                    // ResNet-50 starts every block as the identity (zero-init residual).
+                    "weight" if name == ModelName::ResNet50 && layer == "bn3" => 0.0,
                     "weight" | "running_var" => 1.0,
                     "bias" | "running_mean" => 0.0,
                     other => panic!("{name}: unexpected BatchNorm variable {other} in {var}"),

@@ -1,12 +1,14 @@
-//! CIFAR-sized classification networks on tch `nn` modules: the ResNet-20…110 family that Smith used
-//! (He et al. 2016, CIFAR variant), Page's DAWNBench ResNet-9, fast.ai's DAWNBench WRN-22 and a
-//! small CNN for quick runs. Every model takes NCHW float input of any batch size and any H×W ≥ 8
-//! (global pooling before the classifier), and accepts channels-last strided input unchanged.
+//! Classification networks on tch `nn` modules: the CIFAR ResNet-20…110 family that Smith used
+//! (He et al. 2016, CIFAR variant), Page's DAWNBench ResNet-9, fast.ai's DAWNBench WRN-22, a small
+//! CNN for quick runs, and torchvision's ImageNet ResNet-50. Every model takes NCHW float input of
+//! any batch size and any H×W ≥ 8 (global pooling before the classifier, so progressive resizing
+//! can change the size between epochs), and accepts channels-last strided input unchanged.
 //!
 //! **Initialisation** is PyTorch's default everywhere, set explicitly because tch's defaults
 //! differ: conv and linear weights `kaiming_uniform_(a = √5)`, i.e. U(−1/√fan_in, 1/√fan_in), biases
 //! U(−1/√fan_in, 1/√fan_in); BatchNorm weight 1, bias 0, running mean 0, running variance 1,
-//! momentum 0.1, eps 1e-5. A PyTorch script building the same modules therefore starts from the
+//! momentum 0.1, eps 1e-5 (ResNet-50 also zeroes the last BatchNorm weight of each block, see
+//! [`ResNet50`]). A PyTorch script building the same modules therefore starts from the
 //! same distribution.
 //!
 //! **Layer groups** (for discriminative learning rates and freezing): every model creates its
@@ -18,6 +20,7 @@
 //! | `resnet9`        | `prep`, `layer1`, `layer2`, `layer3`, `head`   |
 //! | `wrn22`          | `stem`, `group1`, `group2`, `group3`, `head`   |
 //! | `small-cnn`      | `block1`, `block2`, `block3`, `head`           |
+//! | `resnet50`       | `stem`, `layer1` … `layer4`, `head`            |
 //!
 //! A variable named e.g. `stage2.0.conv1.weight` (or `model.stage2.0.conv1.weight` when built under
 //! a `model` sub-path) belongs to group [`group_of`]` = 2`. The variables are also created with tch's
@@ -25,11 +28,13 @@
 //! works too.
 
 mod resnet;
+mod resnet50;
 mod resnet9;
 mod small_cnn;
 mod wrn;
 
 pub use resnet::{CifarResNet, Shortcut};
+pub use resnet50::ResNet50;
 pub use resnet9::ResNet9;
 pub use small_cnn::SmallCnn;
 pub use wrn::WideResNet;
@@ -62,11 +67,13 @@ pub enum ModelName {
     Wrn22,
     #[serde(rename = "small-cnn")]
     SmallCnn,
+    #[serde(rename = "resnet50")]
+    ResNet50,
 }
 
 impl ModelName {
     /// Every model, in the order help texts list them.
-    pub const ALL: [ModelName; 8] = [
+    pub const ALL: [ModelName; 9] = [
         ModelName::ResNet20,
         ModelName::ResNet32,
         ModelName::ResNet44,
@@ -75,6 +82,7 @@ impl ModelName {
         ModelName::ResNet9,
         ModelName::Wrn22,
         ModelName::SmallCnn,
+        ModelName::ResNet50,
     ];
 
     /// The command-line name (`resnet56`, `small-cnn`, …).
@@ -88,6 +96,7 @@ impl ModelName {
             ModelName::ResNet9 => "resnet9",
             ModelName::Wrn22 => "wrn22",
             ModelName::SmallCnn => "small-cnn",
+            ModelName::ResNet50 => "resnet50",
         }
     }
 
@@ -149,6 +158,7 @@ enum Family {
     Page(Box<ResNet9>),
     Wide(Box<WideResNet>),
     Small(Box<SmallCnn>),
+    ImageNet(Box<ResNet50>),
 }
 
 impl Model {
@@ -165,6 +175,7 @@ impl nn::ModuleT for Model {
             Family::Page(m) => m.forward_t(xs, train),
             Family::Wide(m) => m.forward_t(xs, train),
             Family::Small(m) => m.forward_t(xs, train),
+            Family::ImageNet(m) => m.forward_t(xs, train),
         }
     }
 }
@@ -176,6 +187,7 @@ pub fn build(name: ModelName, vs: &nn::Path, num_classes: i64) -> Model {
         ModelName::ResNet9 => Family::Page(Box::new(ResNet9::new(vs, num_classes))),
         ModelName::Wrn22 => Family::Wide(Box::new(WideResNet::new(vs, 3, 6, num_classes))),
         ModelName::SmallCnn => Family::Small(Box::new(SmallCnn::new(vs, num_classes))),
+        ModelName::ResNet50 => Family::ImageNet(Box::new(ResNet50::new(vs, num_classes))),
         _ => {
             let depth = name
                 .resnet_depth()
@@ -198,6 +210,7 @@ pub fn layer_groups(name: ModelName) -> &'static [&'static str] {
         ModelName::ResNet9 => &resnet9::GROUPS,
         ModelName::Wrn22 => &wrn::GROUPS,
         ModelName::SmallCnn => &small_cnn::GROUPS,
+        ModelName::ResNet50 => &resnet50::GROUPS,
         _ => &resnet::GROUPS,
     }
 }

@@ -1,0 +1,151 @@
+//! Data-parallel training from the command line on 127.0.0.1: `onecycle launch --nproc 2 -- fit`
+//! trains with rank 0 alone writing the run folder and printing, `lr-find` runs under it too, a
+//! failing rank fails the launch naming it, and a rank whose peers never come stops at the timeout.
+
+use std::time::{Duration, Instant};
+
+mod common;
+use common::{fails, ok, onecycle, temp_dir};
+
+/// A quick run: small CNN, 256 training and 64 validation images, global batch 64 (32 per rank).
+const QUICK: &[&str] = &[
+    "--model",
+    "small-cnn",
+    "--batch",
+    "64",
+    "--limit-train",
+    "256",
+    "--limit-valid",
+    "64",
+];
+
+fn args<'a>(head: &[&'a str], tail: &[&'a str]) -> Vec<&'a str> {
+    head.iter().chain(QUICK).chain(tail).copied().collect()
+}
+
+#[test]
+fn launch_trains_two_ranks_and_only_rank_0_writes_the_run() {
+    let dir = temp_dir("launch-fit");
+    let run = dir.join("run");
+    let out = ok(onecycle(&args(
+        &["launch", "--nproc", "2", "--", "fit"],
+        &[
+            "--epochs",
+            "2",
+            "--max-lr",
+            "0.05",
+            "--quiet",
+            "--run-dir",
+            run.to_str().unwrap(),
+        ],
+    )));
+    let summaries: Vec<&str> = out.lines().filter(|l| l.contains("accuracy ")).collect();
+    assert_eq!(summaries.len(), 1, "one summary, from rank 0: {out}");
+    assert!(summaries[0].starts_with("[rank 0] accuracy "), "{out}");
+    // 256 images in global batches of 64: 4 steps per epoch, as for one process.
+    assert!(summaries[0].contains("2 epochs, 8 steps"), "{out}");
+    let steps = std::fs::read_to_string(run.join("steps.csv")).unwrap();
+    assert_eq!(steps.lines().count(), 1 + 8);
+    assert!(run.join("checkpoints/last.safetensors").is_file());
+    let entries: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(entries.len(), 1, "only rank 0's run folder exists");
+}
+
+#[test]
+fn lr_find_runs_under_launch_with_rank_0_reporting() {
+    let dir = temp_dir("launch-lr-find");
+    let out = ok(onecycle(&args(
+        &["launch", "--nproc", "2", "--", "lr-find"],
+        &["--num-it", "12", "--run-dir", dir.to_str().unwrap()],
+    )));
+    assert!(out.contains("[rank 0] wd "), "{out}");
+    assert!(!out.contains("[rank 1] wd "), "{out}");
+    let csv = std::fs::read_to_string(dir.join("lr_find.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 12);
+}
+
+#[test]
+fn a_failing_rank_fails_the_launch_naming_it() {
+    let dir = temp_dir("launch-fail");
+    // Rank 0 alone writes the run folder, and cannot: a file stands in its place.
+    let blocked = dir.join("blocked");
+    std::fs::write(&blocked, "not a folder").unwrap();
+    let began = Instant::now();
+    let err = fails(onecycle(&args(
+        &["launch", "--nproc", "2", "--", "fit"],
+        &[
+            "--epochs",
+            "1",
+            "--quiet",
+            "--run-dir",
+            blocked.to_str().unwrap(),
+        ],
+    )));
+    assert!(began.elapsed() < Duration::from_secs(60));
+    assert!(err.contains("[rank 0] error: creating"), "{err}");
+    // Rank 1 fails too once rank 0 has gone; whichever exit the launcher saw first is named.
+    assert!(
+        err.contains("error: rank 0 of 2 failed") || err.contains("error: rank 1 of 2 failed"),
+        "{err}"
+    );
+    assert!(err.contains("the other ranks were stopped"), "{err}");
+}
+
+#[test]
+fn a_rank_whose_peers_never_join_stops_at_the_timeout() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let began = Instant::now();
+    let err = fails(onecycle(&args(
+        &["fit"],
+        &[
+            "--dist-url",
+            &url,
+            "--world-size",
+            "2",
+            "--rank",
+            "0",
+            "--dist-timeout",
+            "2",
+        ],
+    )));
+    let took = began.elapsed();
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(
+        err.contains("rank 0 of 2: joining the process group"),
+        "{err}"
+    );
+}
+
+#[test]
+fn incomplete_or_inconsistent_distributed_flags_are_refused() {
+    let err = fails(onecycle(&["fit", "--world-size", "2"]));
+    assert!(
+        err.contains("needs all of --dist-url, --world-size and --rank"),
+        "{err}"
+    );
+    let err = fails(onecycle(&[
+        "fit",
+        "--dist-url",
+        "tcp://127.0.0.1:1",
+        "--world-size",
+        "2",
+        "--rank",
+        "2",
+    ]));
+    assert!(err.contains("rank must be in 0..2"), "{err}");
+    let err = fails(onecycle(&[
+        "fit",
+        "--dist-url",
+        "127.0.0.1:29500",
+        "--world-size",
+        "2",
+        "--rank",
+        "0",
+    ]));
+    assert!(err.contains("tcp://HOST:PORT"), "{err}");
+}

@@ -1,0 +1,3 @@
+// Declarations only (see ../README): ProcessGroupGloo.hpp includes it; onecycle needs nothing from it.
+#pragma once
+#include "gloo/context.h"

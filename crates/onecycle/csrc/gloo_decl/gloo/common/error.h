@@ -1,0 +1,2 @@
+// Declarations only (see ../../README): ProcessGroupGloo.hpp includes it; onecycle needs nothing from it.
+#pragma once

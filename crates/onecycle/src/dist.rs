@@ -1,0 +1,452 @@
+//! Data-parallel training through torch.distributed's C++ engine (c10d): processes meet through
+//! a TCP store (`tcp://HOST:PORT`, served by rank 0) and form a Gloo process group; every step,
+//! each rank trains on its shard of the global batch and the gradients are averaged with bucketed
+//! all-reduces. The C++ side is `csrc/dist.cpp`. CPU only: NCCL (CUDA) is not built in.
+
+use std::cell::Cell;
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::ops::Range;
+use std::rc::Rc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use tch::{Device, Kind, Tensor};
+use torch_sys::C_tensor;
+
+use crate::data::{Batch, Batches, Data};
+use crate::learner::Learner;
+
+extern "C" {
+    fn oc_dist_new(
+        host: *const c_char,
+        port: u16,
+        rank: i32,
+        world: i32,
+        timeout_ms: i64,
+        out: *mut *mut c_void,
+    ) -> *mut c_char;
+    fn oc_dist_all_reduce(
+        group: *mut c_void,
+        ts: *const *mut C_tensor,
+        n: usize,
+        scale: f64,
+        bucket_bytes: i64,
+    ) -> *mut c_char;
+    fn oc_dist_broadcast(
+        group: *mut c_void,
+        ts: *const *mut C_tensor,
+        n: usize,
+        root: i32,
+        bucket_bytes: i64,
+    ) -> *mut c_char;
+    fn oc_dist_barrier(group: *mut c_void) -> *mut c_char;
+    fn oc_dist_free(group: *mut c_void);
+    fn oc_free(p: *mut c_char);
+}
+
+/// Flat buffers of at most this many bytes per all-reduce (PyTorch DDP's default bucket size).
+pub const BUCKET_BYTES: usize = 25 << 20;
+
+/// Default time to wait for all ranks to join, and for any one collective.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where and how a process joins the group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DistOptions {
+    /// `tcp://HOST:PORT`: the TCP store that rank 0 serves and every rank connects to.
+    pub url: String,
+    pub world_size: usize,
+    pub rank: usize,
+    /// Rendezvous and per-collective timeout.
+    pub timeout: Duration,
+}
+
+impl DistOptions {
+    /// torchrun's environment: `MASTER_ADDR`, `MASTER_PORT`, `WORLD_SIZE` and `RANK`; `None`
+    /// when `WORLD_SIZE` is not set.
+    pub fn from_env() -> Result<Option<DistOptions>> {
+        let var = |name: &str| std::env::var(name).ok();
+        let Some(world) = var("WORLD_SIZE") else {
+            return Ok(None);
+        };
+        let parse = |name: &str, v: String| -> Result<usize> {
+            v.parse()
+                .with_context(|| format!("{name} must be a whole number, got {v:?}"))
+        };
+        let world_size = parse("WORLD_SIZE", world)?;
+        let rank = parse(
+            "RANK",
+            var("RANK").context("WORLD_SIZE is set but RANK is not")?,
+        )?;
+        let addr = var("MASTER_ADDR").unwrap_or_else(|| "127.0.0.1".into());
+        let port = var("MASTER_PORT").context("WORLD_SIZE is set but MASTER_PORT is not")?;
+        Ok(Some(DistOptions {
+            url: format!("tcp://{addr}:{port}"),
+            world_size,
+            rank,
+            timeout: DEFAULT_TIMEOUT,
+        }))
+    }
+
+    /// The store's host and port from `url`.
+    pub fn host_port(&self) -> Result<(String, u16)> {
+        let rest = self.url.strip_prefix("tcp://").with_context(|| {
+            format!(
+                "--dist-url must look like tcp://HOST:PORT, got {:?}",
+                self.url
+            )
+        })?;
+        let (host, port) = rest
+            .rsplit_once(':')
+            .with_context(|| format!("--dist-url {:?} has no :PORT", self.url))?;
+        let port: u16 = port
+            .parse()
+            .with_context(|| format!("--dist-url {:?}: port {port:?} is not a number", self.url))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            bail!("--dist-url {:?} has no host", self.url);
+        }
+        Ok((host.to_string(), port))
+    }
+
+    /// Checks the numbers before any connection is tried.
+    pub fn validate(&self) -> Result<()> {
+        if self.world_size == 0 {
+            bail!("world size must be at least 1, got 0");
+        }
+        if self.rank >= self.world_size {
+            bail!(
+                "rank must be in 0..{} (the world size), got {}",
+                self.world_size,
+                self.rank
+            );
+        }
+        if self.timeout.is_zero() {
+            bail!("the distributed timeout must be positive");
+        }
+        self.host_port().map(|_| ())
+    }
+}
+
+/// A c10d Gloo process group: this process is `rank` of `world_size`.
+pub struct ProcessGroup {
+    ptr: *mut c_void,
+    rank: usize,
+    world_size: usize,
+    bucket_bytes: usize,
+}
+
+impl ProcessGroup {
+    /// Joins the group: rank 0 serves the TCP store at the URL's port, every rank connects to it,
+    /// and all wait (up to `timeout`) until `world_size` ranks have joined.
+    pub fn new(options: &DistOptions) -> Result<ProcessGroup> {
+        options.validate()?;
+        let (host, port) = options.host_port()?;
+        let (rank, world) = (options.rank, options.world_size);
+        let c_host = CString::new(host.clone()).context("the host name contains a NUL byte")?;
+        let mut ptr: *mut c_void = std::ptr::null_mut();
+        // SAFETY: plain values and a NUL-terminated string; on success `ptr` owns a new group.
+        let err = unsafe {
+            oc_dist_new(
+                c_host.as_ptr(),
+                port,
+                rank as i32,
+                world as i32,
+                options.timeout.as_millis() as i64,
+                &mut ptr,
+            )
+        };
+        check(err).with_context(|| {
+            format!(
+                "rank {rank} of {world}: joining the process group at tcp://{host}:{port} (waited up to {:?})",
+                options.timeout
+            )
+        })?;
+        Ok(ProcessGroup {
+            ptr,
+            rank,
+            world_size: world,
+            bucket_bytes: BUCKET_BYTES,
+        })
+    }
+
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    pub fn world_size(&self) -> usize {
+        self.world_size
+    }
+
+    /// Changes the flat-buffer size of all-reduces and broadcasts (default [`BUCKET_BYTES`]).
+    pub fn set_bucket_bytes(&mut self, bytes: usize) {
+        self.bucket_bytes = bytes.max(1);
+    }
+
+    /// In place: every tensor becomes its mean over the ranks.
+    pub fn all_reduce_mean(&self, tensors: &[Tensor]) -> Result<()> {
+        self.all_reduce_scaled(tensors, 1.0 / self.world_size as f64)
+    }
+
+    /// In place: every tensor becomes the sum over ranks of `scale` × its value there (each rank
+    /// may pass its own `scale`: a weighted mean).
+    pub fn all_reduce_scaled(&self, tensors: &[Tensor], scale: f64) -> Result<()> {
+        let ptrs = pointers(tensors);
+        // SAFETY: live tensors borrowed for the call; the shim writes only their storage.
+        let err = unsafe {
+            oc_dist_all_reduce(
+                self.ptr,
+                ptrs.as_ptr(),
+                ptrs.len(),
+                scale,
+                self.bucket_bytes as i64,
+            )
+        };
+        self.checked(err, "all-reduce")
+    }
+
+    /// In place: every tensor takes its value on rank `root`.
+    pub fn broadcast(&self, tensors: &[Tensor], root: usize) -> Result<()> {
+        let ptrs = pointers(tensors);
+        // SAFETY: as in `all_reduce_scaled`.
+        let err = unsafe {
+            oc_dist_broadcast(
+                self.ptr,
+                ptrs.as_ptr(),
+                ptrs.len(),
+                root as i32,
+                self.bucket_bytes as i64,
+            )
+        };
+        self.checked(err, "broadcast")
+    }
+
+    /// Returns once every rank has called it.
+    pub fn barrier(&self) -> Result<()> {
+        // SAFETY: the group pointer is live until drop.
+        let err = unsafe { oc_dist_barrier(self.ptr) };
+        self.checked(err, "barrier")
+    }
+
+    fn checked(&self, err: *mut c_char, what: &str) -> Result<()> {
+        check(err).with_context(|| {
+            format!(
+                "rank {} of {}: {what} failed: another rank has probably exited or stopped responding",
+                self.rank, self.world_size
+            )
+        })
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from oc_dist_new and is freed once.
+        unsafe { oc_dist_free(self.ptr) }
+    }
+}
+
+fn pointers(tensors: &[Tensor]) -> Vec<*mut C_tensor> {
+    tensors
+        .iter()
+        .map(|t| t.as_ptr() as *mut C_tensor)
+        .collect()
+}
+
+/// The shim's convention: NULL, or a malloc'd message freed here.
+fn check(err: *mut c_char) -> Result<()> {
+    if err.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a non-null return is a NUL-terminated string from strdup, freed once.
+    let msg = unsafe { CStr::from_ptr(err) }
+        .to_string_lossy()
+        .trim()
+        .to_string();
+    unsafe { oc_free(err) };
+    bail!("{msg}")
+}
+
+/// This process's part of every global batch: rank `rank` of `world` takes a contiguous run of
+/// rows, the runs differing in length by at most one, so the ranks' batches together are the
+/// global batch, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub rank: usize,
+    pub world: usize,
+}
+
+impl Shard {
+    /// The rows of a global batch of `n` items that this rank trains on.
+    pub fn range(&self, n: usize) -> Range<usize> {
+        n * self.rank / self.world..n * (self.rank + 1) / self.world
+    }
+
+    /// This rank's rows of `batch`; an error when it would get none.
+    pub fn batch(&self, batch: Batch) -> Result<Batch> {
+        let n = batch.len();
+        let rows = self.range(n);
+        if rows.is_empty() {
+            bail!(
+                "a batch of {n} items cannot give each of {} ranks at least one (rank {} gets none): use a larger batch or fewer ranks",
+                self.world,
+                self.rank
+            );
+        }
+        let (start, len) = (rows.start as i64, rows.len() as i64);
+        Ok(Batch {
+            inputs: batch.inputs.f_narrow(0, start, len)?,
+            targets: batch.targets.f_narrow(0, start, len)?,
+        })
+    }
+
+    /// `batches` with every batch cut to this rank's rows.
+    pub fn batches(self, batches: Batches) -> Batches {
+        Box::new(batches.map(move |b| b.and_then(|b| self.batch(b))))
+    }
+}
+
+/// Any [`Data`] with its training batches sharded: each rank reads the whole global batch (the
+/// same on every rank, augmentation included) and keeps its rows. Validation is not sharded.
+pub struct Sharded<D: Data> {
+    pub inner: D,
+    pub shard: Shard,
+}
+
+impl<D: Data> Data for Sharded<D> {
+    fn train_batches(&self) -> usize {
+        self.inner.train_batches()
+    }
+    fn train_items(&self) -> usize {
+        self.shard.range(self.inner.train_items()).len()
+    }
+    fn train_epoch(&self, epoch: usize, skip: usize) -> Result<Batches> {
+        Ok(self.shard.batches(self.inner.train_epoch(epoch, skip)?))
+    }
+    fn valid(&self) -> Result<Batches> {
+        self.inner.valid()
+    }
+    fn valid_batches(&self) -> usize {
+        self.inner.valid_batches()
+    }
+}
+
+/// Makes `learner` train data-parallel in `group` (its data must already be sharded, e.g. with
+/// [`Sharded`]): rank 0's weights and buffers are broadcast to all ranks; every step, the loss and
+/// the gradients are averaged over ranks, each weighted by its share of the global batch (so the
+/// update is the one a single process would make on the whole batch); after the update the
+/// buffers (batch-norm running statistics) are broadcast from rank 0, as PyTorch DDP does.
+/// Batch statistics themselves stay per rank (no synchronised batch norm).
+pub fn data_parallel<D: Data + 'static>(
+    learner: &mut Learner<D>,
+    group: Rc<ProcessGroup>,
+) -> Result<()> {
+    if learner.vs.device() != Device::Cpu {
+        bail!(
+            "data-parallel training runs on the CPU (Gloo; NCCL for GPUs is not built in): train on {:?} with one process, or pass --device cpu",
+            learner.vs.device()
+        );
+    }
+    let mut named: Vec<(String, Tensor)> = learner.vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let all: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
+    let buffers: Vec<Tensor> = named
+        .iter()
+        .filter(|(_, t)| !t.requires_grad())
+        .map(|(_, t)| t.shallow_clone())
+        .collect();
+    group
+        .broadcast(&all, 0)
+        .context("making the initial weights equal on all ranks")?;
+
+    // This rank's share of the current global batch, set by the loss sync, used by the grad sync.
+    let share = Rc::new(Cell::new(1.0 / group.world_size() as f64));
+    let (g, s) = (group.clone(), share.clone());
+    learner.set_loss_sync(Box::new(move |loss, items| {
+        let t = Tensor::from_slice(&[loss * items as f64, items as f64]);
+        g.all_reduce_scaled(std::slice::from_ref(&t), 1.0)?;
+        let sums: Vec<f64> = Vec::try_from(&t.to_kind(Kind::Double))?;
+        if sums[1] <= 0.0 {
+            bail!("the global batch is empty");
+        }
+        s.set(items as f64 / sums[1]);
+        Ok((sums[0] / sums[1], sums[1] as usize))
+    }));
+    learner.set_grad_sync(Box::new(move |grads| {
+        group.all_reduce_scaled(grads, share.get())?;
+        if !buffers.is_empty() {
+            group.broadcast(&buffers, 0)?;
+        }
+        Ok(())
+    }));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_every_batch_in_order_with_sizes_within_one() {
+        for world in 1..5 {
+            for n in world..40 {
+                let ranges: Vec<Range<usize>> = (0..world)
+                    .map(|rank| Shard { rank, world }.range(n))
+                    .collect();
+                assert_eq!(ranges[0].start, 0);
+                assert_eq!(ranges[world - 1].end, n);
+                for pair in ranges.windows(2) {
+                    assert_eq!(pair[0].end, pair[1].start, "n {n}, world {world}");
+                }
+                let (min, max) = (
+                    ranges.iter().map(|r| r.len()).min().unwrap(),
+                    ranges.iter().map(|r| r.len()).max().unwrap(),
+                );
+                assert!(min >= 1 && max - min <= 1, "n {n}, world {world}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_shard_keeps_its_rows_and_refuses_an_empty_share() {
+        let batch = || Batch {
+            inputs: Tensor::arange(5, (Kind::Float, Device::Cpu)).view([5, 1]),
+            targets: Tensor::arange(5, (Kind::Int64, Device::Cpu)),
+        };
+        let second = Shard { rank: 1, world: 2 }.batch(batch()).unwrap();
+        assert_eq!(Vec::<i64>::try_from(&second.targets).unwrap(), [2, 3, 4]);
+        let err = Shard { rank: 0, world: 6 }.batch(batch()).unwrap_err();
+        assert!(
+            err.to_string().contains("cannot give each of 6 ranks"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn urls_and_ranks_are_checked_before_connecting() {
+        let options = |url: &str, world_size, rank| DistOptions {
+            url: url.into(),
+            world_size,
+            rank,
+            timeout: DEFAULT_TIMEOUT,
+        };
+        let o = options("tcp://10.0.0.2:29500", 2, 1);
+        assert_eq!(o.host_port().unwrap(), ("10.0.0.2".to_string(), 29500));
+        assert_eq!(
+            options("tcp://[::1]:7", 1, 0).host_port().unwrap(),
+            ("::1".to_string(), 7)
+        );
+        for (bad, why) in [
+            (options("10.0.0.2:29500", 2, 0), "tcp://HOST:PORT"),
+            (options("tcp://host", 2, 0), "no :PORT"),
+            (options("tcp://host:http", 2, 0), "not a number"),
+            (options("tcp://host:1", 2, 2), "rank must be in 0..2"),
+            (
+                options("tcp://host:1", 0, 0),
+                "world size must be at least 1",
+            ),
+        ] {
+            let err = bad.validate().unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+        }
+    }
+}

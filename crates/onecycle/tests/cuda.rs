@@ -1,0 +1,145 @@
+//! On a machine with a usable NVIDIA GPU (a no-op elsewhere): libtorch's CUDA backend loads at
+//! run time into a binary linked without it, batches reach the GPU through pinned memory in
+//! order, autocast runs in bf16 and fp16 there, and a small CNN trains on the GPU in every
+//! precision with fp32 master weights. One test function, so that CUDA is loaded before any other
+//! libtorch call of this process.
+
+use onecycle::amp::{Autocast, Precision};
+use onecycle::data::{Batch, Data, TensorData};
+use onecycle::device::{self, DeviceSpec};
+use onecycle::learner::{cross_entropy, Learner, TrainConfig};
+use onecycle::metrics::accuracy;
+use schedule::{OneCycleParams, Policy};
+use tch::{nn, nn::Module, Device, Kind, Tensor};
+
+/// 8×8 images whose class is the quadrant holding a bright blob (as in `precision.rs`).
+fn quadrants() -> TensorData {
+    tch::manual_seed(0);
+    let make = |n: i64| {
+        let y = Tensor::randint(4, [n], (Kind::Int64, Device::Cpu));
+        let x = Tensor::randn([n, 1, 8, 8], (Kind::Float, Device::Cpu)) * 0.3;
+        let labels: Vec<i64> = Vec::try_from(&y).unwrap();
+        for (i, &c) in labels.iter().enumerate() {
+            let (r, col) = ((c / 2) * 4, (c % 2) * 4);
+            let _ = x
+                .get(i as i64)
+                .narrow(1, r, 3)
+                .narrow(2, col, 3)
+                .g_add_scalar_(1.0);
+        }
+        (x, y)
+    };
+    TensorData {
+        train: make(512),
+        valid: Some(make(128)),
+        batch_size: 64,
+        shuffle: true,
+        seed: 3,
+    }
+}
+
+fn small_cnn_on(device: Device, precision: Precision) -> Learner<TensorData> {
+    let data = quadrants();
+    tch::manual_seed(1);
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let root = vs.root();
+    let conv = nn::ConvConfig {
+        padding: 1,
+        ..Default::default()
+    };
+    let net = nn::seq_t()
+        .add(nn::conv2d(&root / "conv", 1, 8, 3, conv))
+        .add(nn::batch_norm2d(&root / "bn", 8, Default::default()))
+        .add_fn(|x| x.relu().flatten(1, -1))
+        .add(nn::linear(&root / "fc", 8 * 8 * 8, 4, Default::default()));
+    vs.set_device(device);
+    let mut l = Learner::new(
+        vs,
+        Box::new(net),
+        data,
+        cross_entropy(0.0),
+        1,
+        |_| 0,
+        TrainConfig::default(),
+    )
+    .unwrap();
+    l.add_metric(Box::new(accuracy()));
+    l.set_precision(precision).unwrap();
+    l
+}
+
+#[test]
+fn training_on_the_gpu_in_every_precision() {
+    onecycle::engine::init();
+    if device::cuda_device_count() == 0 {
+        eprintln!(
+            "skipped: no usable CUDA GPU ({})",
+            device::load_cuda()
+                .err()
+                .unwrap_or("the CUDA library loaded, but no GPU is visible")
+        );
+        return;
+    }
+    let gpu = DeviceSpec::Auto.resolve().unwrap();
+    assert_eq!(gpu, Device::Cuda(0), "auto picks the first GPU");
+    device::set_cudnn_benchmark(true);
+
+    // Pinned, asynchronous copies arrive intact and in order, one batch ahead.
+    let data = quadrants();
+    let on_cpu: Vec<Batch> = data
+        .train_epoch(0, 0)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let on_gpu: Vec<Batch> = device::prefetch(data.train_epoch(0, 0).unwrap(), gpu)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(on_gpu.len(), on_cpu.len());
+    for (c, g) in on_cpu.iter().zip(&on_gpu) {
+        assert_eq!(g.inputs.device(), gpu);
+        assert_eq!(g.targets.device(), gpu);
+        assert!(c.inputs.equal(&g.inputs.to_device(Device::Cpu)));
+        assert!(c.targets.equal(&g.targets.to_device(Device::Cpu)));
+    }
+
+    // Autocast on the GPU.
+    let vs = nn::VarStore::new(gpu);
+    let fc = nn::linear(vs.root() / "fc", 16, 4, Default::default());
+    let x = Tensor::randn([8, 16], (Kind::Float, gpu));
+    for (kind, precision) in [(Kind::BFloat16, "bf16"), (Kind::Half, "fp16")] {
+        let _autocast = Autocast::new(gpu, kind).unwrap();
+        assert_eq!(fc.forward(&x).kind(), kind, "{precision}");
+    }
+    assert_eq!(fc.forward(&x).kind(), Kind::Float);
+
+    // Training converges in every precision, the weights staying fp32 on the GPU.
+    for precision in [Precision::Fp32, Precision::Bf16, Precision::Fp16] {
+        let mut l = small_cnn_on(gpu, precision);
+        let policy = Policy::OneCycle(OneCycleParams {
+            max_lr: 0.05,
+            ..Default::default()
+        });
+        let summary = l.fit(5, &policy).unwrap();
+        let first = summary.epochs[0].train_loss;
+        let last = summary.epochs.last().unwrap().train_loss;
+        assert!(
+            last < 0.3 * first,
+            "{precision}: training loss {first:.4} → {last:.4}"
+        );
+        let acc = summary.final_metric("accuracy").unwrap();
+        assert!(acc > 0.9, "{precision}: accuracy {acc}");
+        for (name, v) in l.vs.variables() {
+            assert_eq!(v.device(), gpu, "{precision}: {name}");
+            assert_eq!(v.kind(), Kind::Float, "{precision}: {name}");
+        }
+        if precision == Precision::Fp16 {
+            let scale = l.grad_scaler().unwrap().scale();
+            assert!(scale > 1.0 && scale <= 65536.0, "fp16 loss scale {scale}");
+        }
+        let bench =
+            onecycle::bench::train_throughput(&mut l, true, (1, 8, 8), 4, 64, 2, 0.2, 5).unwrap();
+        assert_eq!(bench.device, "cuda:0");
+        assert_eq!(bench.precision, precision.to_string());
+        eprintln!("{precision}: {:.0} images/s", bench.images_per_sec);
+    }
+}

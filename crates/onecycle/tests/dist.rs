@@ -1,0 +1,265 @@
+//! Data-parallel training over c10d/Gloo on 127.0.0.1, with worker processes spawned from this
+//! test binary: two ranks with half the global batch each end with the weights of one process
+//! with the whole batch, the range test stops at the same step on every rank, and killing one
+//! rank ends the other with an error within seconds.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use onecycle::data::TensorData;
+use onecycle::dist::{self, DistOptions, ProcessGroup, Shard, Sharded};
+use onecycle::learner::{mse, Learner, TrainConfig};
+use onecycle::lr_find::LrFindOptions;
+use schedule::{ConstantParams, Policy};
+use tch::{nn, Device, Kind, Tensor};
+
+/// y = relu-MLP target + noise: 249 rows (the last batch of 32 is 25, split 12/13 over two
+/// ranks) and 64 validation rows.
+fn data() -> TensorData {
+    tch::manual_seed(0);
+    let opts = (Kind::Float, Device::Cpu);
+    let w = Tensor::randn([8, 1], opts);
+    let make = |n: i64| {
+        let x = Tensor::randn([n, 8], opts);
+        let y = x.matmul(&w).relu() + Tensor::randn([n, 1], opts) * 0.1;
+        (x, y)
+    };
+    TensorData {
+        train: make(249),
+        valid: Some(make(64)),
+        batch_size: 32,
+        shuffle: true,
+        seed: 7,
+    }
+}
+
+/// An MLP without batch norm, its weights initialised from `seed`.
+fn learner(shard: Shard, seed: i64) -> Learner<Sharded<TensorData>> {
+    let data = Sharded {
+        inner: data(),
+        shard,
+    };
+    tch::manual_seed(seed);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let root = vs.root();
+    let net = nn::seq_t()
+        .add(nn::linear(&root / "fc1", 8, 32, Default::default()))
+        .add_fn(|x| x.relu())
+        .add(nn::linear(&root / "fc2", 32, 1, Default::default()));
+    let config = TrainConfig {
+        wd: 5e-4,
+        momentum: 0.9,
+        ..TrainConfig::default()
+    };
+    Learner::new(vs, Box::new(net), data, mse(), 1, |_| 0, config).unwrap()
+}
+
+/// What a worker process does, chosen by `ONECYCLE_DIST_TEST` (`fit`, `lr_find` or `forever`);
+/// its results go to the file `ONECYCLE_DIST_OUT`, one number per line.
+fn work(role: &str, out: &Path) -> Result<()> {
+    let var = |k: &str| std::env::var(k).unwrap();
+    let world: usize = var("ONECYCLE_DIST_WORLD").parse()?;
+    let rank: usize = var("ONECYCLE_DIST_RANK").parse()?;
+    // Every rank starts from different weights: rank 0's must reach the others.
+    let mut learner = learner(Shard { rank, world }, 1 + rank as i64);
+    if world > 1 {
+        let options = DistOptions {
+            url: var("ONECYCLE_DIST_URL"),
+            world_size: world,
+            rank,
+            timeout: Duration::from_secs(30),
+        };
+        let group = Rc::new(ProcessGroup::new(&options)?);
+        dist::data_parallel(&mut learner, group)?;
+    }
+    let constant = |lr| Policy::Constant(ConstantParams { lr, momentum: None });
+    let numbers: Vec<f64> = match role {
+        "fit" => {
+            learner.fit(3, &constant(0.05))?;
+            let mut vars: Vec<(String, Tensor)> = learner.vs.variables().into_iter().collect();
+            vars.sort_by(|a, b| a.0.cmp(&b.0));
+            let flat: Vec<Tensor> = vars.iter().map(|(_, t)| t.flatten(0, -1)).collect();
+            Vec::try_from(&Tensor::cat(&flat, 0).to_kind(Kind::Double))?
+        }
+        "lr_find" => {
+            let options = LrFindOptions {
+                start_lr: 1e-4,
+                end_lr: 100.0,
+                num_it: 60,
+                ..LrFindOptions::default()
+            };
+            let found = learner.lr_find(&options)?;
+            found.smooth_losses()
+        }
+        _ => {
+            println!("training");
+            learner.fit(100_000, &constant(1e-3))?;
+            Vec::new()
+        }
+    };
+    let text: Vec<String> = numbers.iter().map(|v| format!("{v:?}")).collect();
+    std::fs::write(out, text.join("\n"))?;
+    Ok(())
+}
+
+#[test]
+#[ignore = "a worker process of the other tests, started by them"]
+fn dist_worker() {
+    let role = std::env::var("ONECYCLE_DIST_TEST").expect("run by the other tests");
+    let out = PathBuf::from(std::env::var("ONECYCLE_DIST_OUT").unwrap());
+    if let Err(e) = work(&role, &out) {
+        eprintln!("error: {e:#}");
+        std::process::exit(3);
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("onecycle-dist-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Starts `world` worker processes (rank 0 first) doing `role`; rank r writes `dir/r.txt`.
+fn spawn(role: &str, world: usize, dir: &Path) -> Vec<Child> {
+    std::fs::create_dir_all(dir).unwrap();
+    let url = format!("tcp://127.0.0.1:{}", free_port());
+    (0..world)
+        .map(|rank| {
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "dist_worker",
+                    "--exact",
+                    "--ignored",
+                    "--nocapture",
+                    "--quiet",
+                ])
+                .env("ONECYCLE_DIST_TEST", role)
+                .env("ONECYCLE_DIST_OUT", dir.join(format!("{rank}.txt")))
+                .env("ONECYCLE_DIST_URL", &url)
+                .env("ONECYCLE_DIST_WORLD", world.to_string())
+                .env("ONECYCLE_DIST_RANK", rank.to_string())
+                .env("OMP_NUM_THREADS", "1")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Waits for every worker; panics with its stderr if one failed. Returns each rank's numbers.
+fn results(children: Vec<Child>, dir: &Path) -> Vec<Vec<f64>> {
+    children
+        .into_iter()
+        .enumerate()
+        .map(|(rank, child)| {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "rank {rank} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = std::fs::read_to_string(dir.join(format!("{rank}.txt"))).unwrap();
+            text.lines().map(|l| l.parse().unwrap()).collect()
+        })
+        .collect()
+}
+
+fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn two_ranks_with_half_batches_reach_the_weights_of_one_process_with_the_whole_batch() {
+    let dir = temp_dir("fit");
+    let single = results(spawn("fit", 1, &dir.join("1")), &dir.join("1")).remove(0);
+    let pair = results(spawn("fit", 2, &dir.join("2")), &dir.join("2"));
+    // 3 epochs of 8 steps from rank 0's initial weights (rank 1 started from others).
+    assert_eq!(pair[0], pair[1], "the ranks' weights differ");
+    let diff = max_abs_diff(&single, &pair[0]);
+    let scale = single.iter().map(|v| v.abs()).fold(0.0, f64::max);
+    assert!(
+        diff <= 1e-5 * scale.max(1.0),
+        "2 ranks differ from 1 process by {diff} (weights up to {scale})"
+    );
+    // The comparison can fail: training moved the weights far more than the tolerance.
+    let start = learner(Shard { rank: 0, world: 1 }, 1);
+    let mut vars: Vec<(String, Tensor)> = start.vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let flat: Vec<Tensor> = vars.iter().map(|(_, t)| t.flatten(0, -1)).collect();
+    let initial: Vec<f64> = Vec::try_from(&Tensor::cat(&flat, 0).to_kind(Kind::Double)).unwrap();
+    assert!(max_abs_diff(&initial, &single) > 1e-2);
+}
+
+#[test]
+fn the_range_test_stops_at_the_same_step_on_every_rank_as_in_one_process() {
+    let dir = temp_dir("lr-find");
+    let single = results(spawn("lr_find", 1, &dir.join("1")), &dir.join("1")).remove(0);
+    let pair = results(spawn("lr_find", 2, &dir.join("2")), &dir.join("2"));
+    assert!(
+        single.len() < 60,
+        "the sweep to lr 100 should diverge and stop early, ran {}",
+        single.len()
+    );
+    assert_eq!(pair[0], pair[1], "the ranks recorded different losses");
+    assert_eq!(pair[0].len(), single.len(), "stopped at a different step");
+    let finite: Vec<(f64, f64)> = single
+        .iter()
+        .zip(&pair[0])
+        .filter(|(a, b)| a.is_finite() && b.is_finite() && a.abs() < 1e3)
+        .map(|(a, b)| (*a, *b))
+        .collect();
+    for (i, (a, b)) in finite.iter().enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+            "row {i}: {a} vs {b}"
+        );
+    }
+}
+
+#[test]
+fn killing_one_rank_ends_the_other_with_an_error_naming_the_cause() {
+    let dir = temp_dir("kill");
+    let mut children = spawn("forever", 2, &dir);
+    // Both ranks joined and train once rank 0 says so (it prints after the group formed).
+    let mut stdout = BufReader::new(children[0].stdout.take().unwrap());
+    let mut line = String::new();
+    while line.trim() != "training" {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "rank 0 ended early"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut victim = children.pop().unwrap();
+    victim.kill().unwrap(); // SIGKILL
+    victim.wait().unwrap();
+    let killed = Instant::now();
+    let survivor = children.pop().unwrap().wait_with_output().unwrap();
+    let took = killed.elapsed();
+    let stderr = String::from_utf8_lossy(&survivor.stderr);
+    assert!(!survivor.status.success(), "rank 0 ended successfully");
+    assert!(
+        took < Duration::from_secs(20),
+        "rank 0 took {took:?} to stop"
+    );
+    assert!(
+        stderr.contains("rank 0 of 2") && stderr.contains("another rank has probably exited"),
+        "{stderr}"
+    );
+}
