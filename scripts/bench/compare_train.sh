@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # `onecycle bench train` against PyTorch 2.11 in Python on this machine, same models, batch,
 # threads and layouts, runs alternated. Prints one JSON line per run and a table of ratios.
-#   scripts/bench/compare_train.sh [BATCH] [SECONDS] [MODELS…]
+#   [DEVICE=cuda] [PRECISION=bf16|fp16] scripts/bench/compare_train.sh [BATCH] [SECONDS] [MODELS…]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 batch=${1:-128}; seconds=${2:-10}; shift $(( $# > 2 ? 2 : $# ))
 models=${*:-resnet20 resnet56 resnet9}
 threads=$(nproc)
+device=${DEVICE:-cpu}; precision=${PRECISION:-fp32}
 bin=$root/target/release/onecycle
 "$root/scripts/cargo" build --release -q -p onecycle-cli
 out=$(mktemp)
 for model in $models; do
   for layout in nchw channels-last; do
     flag=""; [[ $layout == channels-last ]] && flag=--channels-last
-    "$bin" bench train --model "$model" --batch "$batch" $flag --seconds "$seconds" --threads "$threads" --json \
+    "$bin" bench train --model "$model" --batch "$batch" $flag --seconds "$seconds" --threads "$threads" \
+      --device "$device" --precision "$precision" --json \
       | sed 's/^{/{"engine":"onecycle",/' | tee -a "$out"
-    "$root/scripts/pytorch.sh" "$root/scripts/bench/train_pytorch.py" "$model" "$batch" "$layout" "$seconds" "$threads" | tee -a "$out"
+    "$root/scripts/pytorch.sh" "$root/scripts/bench/train_pytorch.py" "$model" "$batch" "$layout" "$seconds" "$threads" "$device" "$precision" | tee -a "$out"
   done
 done
 python3 - "$out" <<'PY'

@@ -1,9 +1,11 @@
 """PyTorch side of `onecycle bench train`: the same models (ResNet-20/56 with option-A shortcuts,
 ResNet-9), the same step (forward, cross-entropy, backward, SGD momentum 0.9 + weight decay 5e-4,
 gradients set to None), the same synthetic batch and timing (3 warm-up steps, then at least 5
-steps and SECONDS seconds). Prints one JSON object.
+steps and SECONDS seconds), on DEVICE (cpu, cuda, cuda:N) at PRECISION (fp32; bf16 or fp16 under
+autocast, fp16 with a GradScaler). Prints one JSON object.
 
-Usage: scripts/pytorch.sh scripts/bench/train_pytorch.py MODEL BATCH {nchw|channels-last} [SECONDS] [THREADS]
+Usage: scripts/pytorch.sh scripts/bench/train_pytorch.py MODEL BATCH {nchw|channels-last} [SECONDS]
+       [THREADS] [DEVICE] [PRECISION]
 """
 import json
 import sys
@@ -92,36 +94,48 @@ def main():
     seconds = float(sys.argv[4]) if len(sys.argv) > 4 else 10.0
     if len(sys.argv) > 5:
         torch.set_num_threads(int(sys.argv[5]))
+    device = torch.device(sys.argv[6] if len(sys.argv) > 6 else "cpu")
+    precision = sys.argv[7] if len(sys.argv) > 7 else "fp32"
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
-    model = build(name)
-    x = torch.randn(batch, 3, 32, 32)
-    y = torch.randint(10, (batch,))
+    model = build(name).to(device)
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    y = torch.randint(10, (batch,), device=device)
     if layout == "channels-last":
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     model.train()
 
     def step():
-        loss = F.cross_entropy(model(x), y)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            loss = F.cross_entropy(model(x).float(), y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         return loss.item()
 
     for _ in range(3):
         step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     began, steps = time.perf_counter(), 0
     while steps < 5 or time.perf_counter() - began < seconds:
         step()
         steps += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     elapsed = time.perf_counter() - began
     print(json.dumps({
         "engine": "pytorch", "model": name, "batch": batch, "channels_last": layout == "channels-last",
+        "device": str(device), "precision": precision,
         "threads": torch.get_num_threads(), "steps": steps, "seconds": elapsed,
         "images_per_sec": steps * batch / elapsed, "ms_per_step": elapsed * 1e3 / steps,
     }))
-
 
 if __name__ == "__main__":
     main()
