@@ -4,6 +4,8 @@
 //! precision with fp32 master weights. One test function, so that CUDA is loaded before any other
 //! libtorch call of this process.
 
+mod common;
+use common::quadrants;
 use onecycle::amp::{Autocast, Precision};
 use onecycle::data::{Batch, Data, TensorData};
 use onecycle::device::{self, DeviceSpec};
@@ -12,34 +14,8 @@ use onecycle::metrics::accuracy;
 use schedule::{OneCycleParams, Policy};
 use tch::{nn, nn::Module, Device, Kind, Tensor};
 
-/// 8×8 images whose class is the quadrant holding a bright blob (as in `precision.rs`).
-fn quadrants() -> TensorData {
-    tch::manual_seed(0);
-    let make = |n: i64| {
-        let y = Tensor::randint(4, [n], (Kind::Int64, Device::Cpu));
-        let x = Tensor::randn([n, 1, 8, 8], (Kind::Float, Device::Cpu)) * 0.3;
-        let labels: Vec<i64> = Vec::try_from(&y).unwrap();
-        for (i, &c) in labels.iter().enumerate() {
-            let (r, col) = ((c / 2) * 4, (c % 2) * 4);
-            let _ = x
-                .get(i as i64)
-                .narrow(1, r, 3)
-                .narrow(2, col, 3)
-                .g_add_scalar_(1.0);
-        }
-        (x, y)
-    };
-    TensorData {
-        train: make(512),
-        valid: Some(make(128)),
-        batch_size: 64,
-        shuffle: true,
-        seed: 3,
-    }
-}
-
 fn small_cnn_on(device: Device, precision: Precision) -> Learner<TensorData> {
-    let data = quadrants();
+    let data = quadrants(0);
     tch::manual_seed(1);
     let mut vs = nn::VarStore::new(Device::Cpu);
     let root = vs.root();
@@ -85,7 +61,7 @@ fn training_on_the_gpu_in_every_precision() {
     device::set_cudnn_benchmark(true);
 
     // Pinned, asynchronous copies arrive intact and in order, one batch ahead.
-    let data = quadrants();
+    let data = quadrants(0);
     let on_cpu: Vec<Batch> = data
         .train_epoch(0, 0)
         .unwrap()

@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+mod common;
+use common::quadrants;
 use onecycle::amp::{Autocast, GradScaler, Precision, ScalerConfig};
 use onecycle::data::TensorData;
 use onecycle::history::RunLog;
@@ -16,33 +18,6 @@ use tch::{nn, nn::Module, Device, Kind, Tensor};
 
 /// Tests run on parallel threads and torch's generator is global.
 static SEEDED: Mutex<()> = Mutex::new(());
-
-/// 8×8 one-channel images whose class (0–3) is the quadrant holding a bright 3×3 blob, plus
-/// noise: 512 training and 128 validation images.
-fn quadrants(seed: i64) -> TensorData {
-    tch::manual_seed(seed);
-    let make = |n: i64| {
-        let y = Tensor::randint(4, [n], (Kind::Int64, Device::Cpu));
-        let x = Tensor::randn([n, 1, 8, 8], (Kind::Float, Device::Cpu)) * 0.3;
-        let labels: Vec<i64> = Vec::try_from(&y).unwrap();
-        for (i, &c) in labels.iter().enumerate() {
-            let (r, col) = ((c / 2) * 4, (c % 2) * 4);
-            let _ = x
-                .get(i as i64)
-                .narrow(1, r, 3)
-                .narrow(2, col, 3)
-                .g_add_scalar_(1.0);
-        }
-        (x, y)
-    };
-    TensorData {
-        train: make(512),
-        valid: Some(make(128)),
-        batch_size: 64,
-        shuffle: true,
-        seed: 3,
-    }
-}
 
 /// conv 3×3 (1→8) + batch norm + ReLU, flattened into a linear layer of 4 classes; `seen`
 /// records the dtype of the activations after the batch norm.

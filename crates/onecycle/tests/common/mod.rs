@@ -1,0 +1,31 @@
+//! Data shared by the precision and CUDA tests.
+
+use onecycle::data::TensorData;
+use tch::{Device, Kind, Tensor};
+
+/// 8×8 one-channel images whose class (0–3) is the quadrant holding a bright 3×3 blob, plus
+/// noise: 512 training and 128 validation images.
+pub fn quadrants(seed: i64) -> TensorData {
+    tch::manual_seed(seed);
+    let make = |n: i64| {
+        let y = Tensor::randint(4, [n], (Kind::Int64, Device::Cpu));
+        let x = Tensor::randn([n, 1, 8, 8], (Kind::Float, Device::Cpu)) * 0.3;
+        let labels: Vec<i64> = Vec::try_from(&y).unwrap();
+        for (i, &c) in labels.iter().enumerate() {
+            let (r, col) = ((c / 2) * 4, (c % 2) * 4);
+            let _ = x
+                .get(i as i64)
+                .narrow(1, r, 3)
+                .narrow(2, col, 3)
+                .g_add_scalar_(1.0);
+        }
+        (x, y)
+    };
+    TensorData {
+        train: make(512),
+        valid: Some(make(128)),
+        batch_size: 64,
+        shuffle: true,
+        seed: 3,
+    }
+}
