@@ -5,12 +5,11 @@
 //! libtorch call of this process.
 
 mod common;
-use common::quadrants;
+use common::{classifier, quadrants};
 use onecycle::amp::{Autocast, Precision};
 use onecycle::data::{Batch, Data, TensorData};
 use onecycle::device::{self, DeviceSpec};
-use onecycle::learner::{cross_entropy, Learner, TrainConfig};
-use onecycle::metrics::accuracy;
+use onecycle::learner::Learner;
 use schedule::{OneCycleParams, Policy};
 use tch::{nn, nn::Module, Device, Kind, Tensor};
 
@@ -29,19 +28,7 @@ fn small_cnn_on(device: Device, precision: Precision) -> Learner<TensorData> {
         .add_fn(|x| x.relu().flatten(1, -1))
         .add(nn::linear(&root / "fc", 8 * 8 * 8, 4, Default::default()));
     vs.set_device(device);
-    let mut l = Learner::new(
-        vs,
-        Box::new(net),
-        data,
-        cross_entropy(0.0),
-        1,
-        |_| 0,
-        TrainConfig::default(),
-    )
-    .unwrap();
-    l.add_metric(Box::new(accuracy()));
-    l.set_precision(precision).unwrap();
-    l
+    classifier(vs, net, data, precision)
 }
 
 #[test]

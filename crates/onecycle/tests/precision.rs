@@ -7,12 +7,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 mod common;
-use common::quadrants;
+use common::{classifier, quadrants};
 use onecycle::amp::{Autocast, GradScaler, Precision, ScalerConfig};
 use onecycle::data::TensorData;
 use onecycle::history::RunLog;
-use onecycle::learner::{cross_entropy, Learner, Position, TrainConfig};
-use onecycle::metrics::accuracy;
+use onecycle::learner::{Learner, Position};
 use schedule::{ConstantParams, OneCycleParams, Policy};
 use tch::{nn, nn::Module, Device, Kind, Tensor};
 
@@ -40,19 +39,7 @@ fn small_cnn(precision: Precision, seen: Arc<Mutex<Option<Kind>>>) -> Learner<Te
         })
         .add_fn(|x| x.flatten(1, -1))
         .add(nn::linear(&root / "fc", 8 * 8 * 8, 4, Default::default()));
-    let mut l = Learner::new(
-        vs,
-        Box::new(net),
-        data,
-        cross_entropy(0.0),
-        1,
-        |_| 0,
-        TrainConfig::default(),
-    )
-    .unwrap();
-    l.add_metric(Box::new(accuracy()));
-    l.set_precision(precision).unwrap();
-    l
+    classifier(vs, net, data, precision)
 }
 
 fn temp_dir(name: &str) -> PathBuf {

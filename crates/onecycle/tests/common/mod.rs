@@ -1,7 +1,10 @@
 //! Data shared by the precision and CUDA tests.
 
+use onecycle::amp::Precision;
 use onecycle::data::TensorData;
-use tch::{Device, Kind, Tensor};
+use onecycle::learner::{cross_entropy, Learner, TrainConfig};
+use onecycle::metrics::accuracy;
+use tch::{nn, Device, Kind, Tensor};
 
 /// 8×8 one-channel images whose class (0–3) is the quadrant holding a bright 3×3 blob, plus
 /// noise: 512 training and 128 validation images.
@@ -28,4 +31,26 @@ pub fn quadrants(seed: i64) -> TensorData {
         shuffle: true,
         seed: 3,
     }
+}
+
+/// A one-group Learner for a 4-class classifier `net` with accuracy, at `precision`.
+pub fn classifier(
+    vs: nn::VarStore,
+    net: nn::SequentialT,
+    data: TensorData,
+    precision: Precision,
+) -> Learner<TensorData> {
+    let mut l = Learner::new(
+        vs,
+        Box::new(net),
+        data,
+        cross_entropy(0.0),
+        1,
+        |_| 0,
+        TrainConfig::default(),
+    )
+    .unwrap();
+    l.add_metric(Box::new(accuracy()));
+    l.set_precision(precision).unwrap();
+    l
 }
