@@ -26,6 +26,10 @@ pub struct DistArgs {
     /// Seconds to wait for every process to join, and for any one all-reduce [default: 30]
     #[arg(long, value_name = "SECS")]
     pub dist_timeout: Option<f64>,
+    /// Data-parallel training: normalise with the batch-norm statistics of the global batch
+    /// (PyTorch's SyncBatchNorm) instead of each process's share
+    #[arg(long)]
+    pub sync_bn: bool,
 }
 
 impl DistArgs {

@@ -102,6 +102,7 @@ impl TrainArgs {
         set(&mut c.device, self.device);
         set(&mut c.precision, self.precision);
         c.cudnn_benchmark &= !self.no_cudnn_benchmark;
+        c.sync_bn |= self.dist.sync_bn;
     }
 }
 

@@ -149,3 +149,55 @@ fn incomplete_or_inconsistent_distributed_flags_are_refused() {
     ]));
     assert!(err.contains("tcp://HOST:PORT"), "{err}");
 }
+
+/// The `loss` column of a run folder's `steps.csv`.
+fn step_losses(run: &std::path::Path) -> Vec<f64> {
+    let mut reader = csv::Reader::from_path(run.join("steps.csv")).unwrap();
+    let column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "loss")
+        .expect("a loss column");
+    reader
+        .records()
+        .map(|r| r.unwrap()[column].parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn with_sync_bn_two_ranks_record_the_losses_of_one_process() {
+    let dir = temp_dir("launch-sync-bn");
+    let fit = |head: &[&str], name: &str, extra: &[&str]| {
+        let run = dir.join(name);
+        let mut tail = vec!["--epochs", "2", "--max-lr", "0.05", "--quiet"];
+        tail.extend_from_slice(extra);
+        tail.extend_from_slice(&["--run-dir", run.to_str().unwrap()]);
+        ok(onecycle(&args(head, &tail)));
+        step_losses(&run)
+    };
+    let single = fit(&["fit"], "single", &[]);
+    let synced = fit(
+        &["launch", "--nproc", "2", "--", "fit"],
+        "synced",
+        &["--sync-bn"],
+    );
+    assert_eq!(single.len(), 8);
+    assert_eq!(synced.len(), 8);
+    for (step, (a, b)) in single.iter().zip(&synced).enumerate() {
+        assert!((a - b).abs() <= 1e-4 * a.abs(), "step {step}: {a} vs {b}");
+    }
+    // Each rank normalising its own 32 images trains differently.
+    let local = fit(&["launch", "--nproc", "2", "--", "fit"], "local", &[]);
+    let apart = single
+        .iter()
+        .zip(&local)
+        .map(|(a, b)| (a - b).abs() / a.abs())
+        .fold(0.0, f64::max);
+    assert!(
+        apart > 2e-3,
+        "per-rank statistics gave the same losses ({apart})"
+    );
+    let config = std::fs::read_to_string(dir.join("synced/config.toml")).unwrap();
+    assert!(config.contains("sync_bn = true"), "{config}");
+}

@@ -3,14 +3,13 @@
 //! each rank trains on its shard of the global batch and the gradients are averaged with bucketed
 //! all-reduces. The C++ side is `csrc/dist.cpp`. CPU only: NCCL (CUDA) is not built in.
 
-use std::cell::Cell;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ops::Range;
 use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use tch::{Device, Kind, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 use torch_sys::C_tensor;
 
 use crate::data::{Batch, Batches, Data};
@@ -41,11 +40,44 @@ extern "C" {
     ) -> *mut c_char;
     fn oc_dist_barrier(group: *mut c_void) -> *mut c_char;
     fn oc_dist_free(group: *mut c_void);
+    #[allow(clippy::too_many_arguments)]
+    fn oc_dist_sync_batch_norm(
+        group: *mut c_void,
+        x: *const C_tensor,
+        weight: *const C_tensor,
+        bias: *const C_tensor,
+        running_mean: *mut C_tensor,
+        running_var: *mut C_tensor,
+        momentum: f64,
+        eps: f64,
+        out: *mut *mut C_tensor,
+    ) -> *mut c_char;
+    fn oc_dist_reducer_new(
+        group: *mut c_void,
+        params: *const *mut C_tensor,
+        n: usize,
+        first_bucket_bytes: i64,
+        bucket_bytes: i64,
+        out: *mut *mut c_void,
+    ) -> *mut c_char;
+    fn oc_dist_reducer_prepare(reducer: *mut c_void, share: f64) -> *mut c_char;
+    fn oc_dist_reducer_finish(
+        reducer: *mut c_void,
+        params: *const *mut C_tensor,
+        grads: *const *mut C_tensor,
+        n: usize,
+    ) -> *mut c_char;
+    fn oc_dist_reducer_buckets(reducer: *mut c_void) -> usize;
+    fn oc_dist_reducer_free(reducer: *mut c_void);
     fn oc_free(p: *mut c_char);
 }
 
 /// Flat buffers of at most this many bytes per all-reduce (PyTorch DDP's default bucket size).
 pub const BUCKET_BYTES: usize = 25 << 20;
+
+/// The first gradient bucket's size: small, so that communication starts early in backward
+/// (PyTorch DDP's default).
+pub const FIRST_BUCKET_BYTES: usize = 1 << 20;
 
 /// Default time to wait for all ranks to join, and for any one collective.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -228,6 +260,39 @@ impl ProcessGroup {
         self.checked(err, "barrier")
     }
 
+    /// Training-mode batch norm of `xs` with the statistics of the global batch (every rank
+    /// calls it with its own rows), updating `bn`'s running statistics with `momentum` (PyTorch's
+    /// convention) and normalising with `eps`; differentiable, its
+    /// backward all-reduces too (see [`BatchNorm`]).
+    pub fn sync_batch_norm(
+        &self,
+        xs: &Tensor,
+        bn: &nn::BatchNorm,
+        momentum: f64,
+        eps: f64,
+    ) -> Result<Tensor> {
+        let ptr = |t: Option<&Tensor>| t.map_or(std::ptr::null(), |t| t.as_ptr());
+        let mut out: *mut C_tensor = std::ptr::null_mut();
+        // SAFETY: live tensors (or null for absent ones) borrowed for the call; on success `out`
+        // is a new tensor owned by the returned Tensor.
+        let err = unsafe {
+            oc_dist_sync_batch_norm(
+                self.ptr,
+                xs.as_ptr(),
+                ptr(bn.ws.as_ref()),
+                ptr(bn.bs.as_ref()),
+                bn.running_mean.as_ptr() as *mut C_tensor,
+                bn.running_var.as_ptr() as *mut C_tensor,
+                momentum,
+                eps,
+                &mut out,
+            )
+        };
+        self.checked(err, "synchronised batch norm")?;
+        // SAFETY: `out` is a fresh at::Tensor* from the shim.
+        Ok(unsafe { Tensor::from_ptr(out) })
+    }
+
     fn checked(&self, err: *mut c_char, what: &str) -> Result<()> {
         check(err).with_context(|| {
             format!(
@@ -242,6 +307,124 @@ impl Drop for ProcessGroup {
     fn drop(&mut self) {
         // SAFETY: `ptr` came from oc_dist_new and is freed once.
         unsafe { oc_dist_free(self.ptr) }
+    }
+}
+
+/// Gradient averaging overlapped with backward, as PyTorch DDP's Reducer does it: hooks on the
+/// parameters copy each gradient into a flat bucket as soon as autograd computes it, and every
+/// full bucket's all-reduce starts while backward goes on (in the same bucket order on every
+/// rank). Buckets follow the order gradients became ready in the first step (rank 0's), the first
+/// one [`FIRST_BUCKET_BYTES`], the others `bucket_bytes`.
+pub struct Reducer {
+    ptr: *mut c_void,
+    group: Rc<ProcessGroup>,
+}
+
+impl Reducer {
+    /// Hooks the gradients of `params` (the trainable parameters, the same on every rank).
+    pub fn new(group: Rc<ProcessGroup>, params: &[Tensor]) -> Result<Reducer> {
+        let ptrs = pointers(params);
+        let mut ptr: *mut c_void = std::ptr::null_mut();
+        // SAFETY: live tensors borrowed for the call (the reducer keeps its own references);
+        // on success `ptr` owns a new reducer.
+        let err = unsafe {
+            oc_dist_reducer_new(
+                group.ptr,
+                ptrs.as_ptr(),
+                ptrs.len(),
+                FIRST_BUCKET_BYTES.min(group.bucket_bytes) as i64,
+                group.bucket_bytes as i64,
+                &mut ptr,
+            )
+        };
+        group.checked(err, "setting up the gradient reducer")?;
+        Ok(Reducer { ptr, group })
+    }
+
+    /// Arms the hooks for the next backward, each gradient weighted by `share` (this rank's
+    /// part of the global batch).
+    pub fn prepare(&self, share: f64) -> Result<()> {
+        // SAFETY: the reducer is live until drop.
+        let err = unsafe { oc_dist_reducer_prepare(self.ptr, share) };
+        self.group.checked(err, "gradient sync")
+    }
+
+    /// After backward: waits for every bucket and writes into `grads` (the gradients of
+    /// `params`, in any order) the weighted sums over ranks.
+    pub fn finish(&self, params: &[Tensor], grads: &[Tensor]) -> Result<()> {
+        if params.len() != grads.len() {
+            bail!("{} parameters but {} gradients", params.len(), grads.len());
+        }
+        let (p, g) = (pointers(params), pointers(grads));
+        // SAFETY: live tensors borrowed for the call; the shim writes only the gradients' storage.
+        let err = unsafe { oc_dist_reducer_finish(self.ptr, p.as_ptr(), g.as_ptr(), p.len()) };
+        self.group.checked(err, "gradient all-reduce")
+    }
+
+    /// How many buckets the gradients travel in (after the first step: in the order they came).
+    pub fn buckets(&self) -> usize {
+        // SAFETY: the reducer is live until drop.
+        unsafe { oc_dist_reducer_buckets(self.ptr) }
+    }
+}
+
+impl Drop for Reducer {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from oc_dist_reducer_new and is freed once (removing the hooks).
+        unsafe { oc_dist_reducer_free(self.ptr) }
+    }
+}
+
+thread_local! {
+    /// The group whose global batch every [`BatchNorm`] on this thread normalises over.
+    static BATCH_NORM_GROUP: std::cell::RefCell<Option<Rc<ProcessGroup>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes every [`BatchNorm`] on this thread use the statistics of `group`'s global batch in
+/// training mode (`None`: each process its own batch, the default).
+pub fn sync_batch_norm(group: Option<Rc<ProcessGroup>>) {
+    BATCH_NORM_GROUP.with(|g| *g.borrow_mut() = group);
+}
+
+/// Batch norm that can synchronise its batch statistics across ranks (PyTorch's SyncBatchNorm):
+/// after [`sync_batch_norm`]`(Some(group))`, training batches are normalised with the mean and
+/// variance of the global batch and the running statistics follow those, so that data-parallel
+/// training equals one process on the whole batch. Otherwise it is `nn::BatchNorm` exactly.
+#[derive(Debug)]
+pub struct BatchNorm {
+    inner: nn::BatchNorm,
+    momentum: f64,
+    eps: f64,
+}
+
+impl BatchNorm {
+    /// Batch norm over dimension 1 of `dims`-d inputs (`[N, C]` or `[N, C, L]` for 1,
+    /// `[N, C, H, W]` for 2, `[N, C, D, H, W]` for 3), variables under `vs`.
+    pub fn new(vs: nn::Path, dims: usize, channels: i64, config: nn::BatchNormConfig) -> BatchNorm {
+        let (momentum, eps) = (config.momentum, config.eps);
+        let inner = match dims {
+            1 => nn::batch_norm1d(vs, channels, config),
+            2 => nn::batch_norm2d(vs, channels, config),
+            3 => nn::batch_norm3d(vs, channels, config),
+            _ => panic!("batch norm is 1-, 2- or 3-d, not {dims}-d"),
+        };
+        BatchNorm {
+            inner,
+            momentum,
+            eps,
+        }
+    }
+}
+
+impl nn::ModuleT for BatchNorm {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let group = BATCH_NORM_GROUP.with(|g| g.borrow().clone());
+        match group {
+            Some(group) if train => group
+                .sync_batch_norm(xs, &self.inner, self.momentum, self.eps)
+                .unwrap_or_else(|e| panic!("{e:#}")),
+            _ => self.inner.forward_t(xs, train),
+        }
     }
 }
 
@@ -333,12 +516,15 @@ impl<D: Data> Data for Sharded<D> {
 /// Makes `learner` train data-parallel in `group` (its data must already be sharded, e.g. with
 /// [`Sharded`]): rank 0's weights and buffers are broadcast to all ranks; every step, the loss and
 /// the gradients are averaged over ranks, each weighted by its share of the global batch (so the
-/// update is the one a single process would make on the whole batch); after the update the
-/// buffers (batch-norm running statistics) are broadcast from rank 0, as PyTorch DDP does.
-/// Batch statistics themselves stay per rank (no synchronised batch norm).
+/// update is the one a single process would make on the whole batch), the gradients' all-reduce
+/// overlapped with backward ([`Reducer`]); after the update the buffers (batch-norm running
+/// statistics) are broadcast from rank 0, as PyTorch DDP does. With `sync_bn`, every
+/// [`BatchNorm`] on this thread normalises with the global batch's statistics; otherwise each
+/// rank uses its own rows' statistics (PyTorch DDP's default).
 pub fn data_parallel<D: Data + 'static>(
     learner: &mut Learner<D>,
     group: Rc<ProcessGroup>,
+    sync_bn: bool,
 ) -> Result<()> {
     if learner.vs.device() != Device::Cpu {
         bail!(
@@ -349,18 +535,17 @@ pub fn data_parallel<D: Data + 'static>(
     let mut named: Vec<(String, Tensor)> = learner.vs.variables().into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let all: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
-    let buffers: Vec<Tensor> = named
+    let (params, buffers): (Vec<Tensor>, Vec<Tensor>) = all
         .iter()
-        .filter(|(_, t)| !t.requires_grad())
-        .map(|(_, t)| t.shallow_clone())
-        .collect();
+        .map(Tensor::shallow_clone)
+        .partition(Tensor::requires_grad);
     group
         .broadcast(&all, 0)
         .context("making the initial weights equal on all ranks")?;
+    sync_batch_norm(sync_bn.then(|| group.clone()));
 
-    // This rank's share of the current global batch, set by the loss sync, used by the grad sync.
-    let share = Rc::new(Cell::new(1.0 / group.world_size() as f64));
-    let (g, s) = (group.clone(), share.clone());
+    let reducer = Rc::new(Reducer::new(group.clone(), &params)?);
+    let (g, r) = (group.clone(), reducer.clone());
     learner.set_loss_sync(Box::new(move |loss, items| {
         let t = Tensor::from_slice(&[loss * items as f64, items as f64]);
         g.all_reduce_scaled(std::slice::from_ref(&t), 1.0)?;
@@ -368,11 +553,11 @@ pub fn data_parallel<D: Data + 'static>(
         if sums[1] <= 0.0 {
             bail!("the global batch is empty");
         }
-        s.set(items as f64 / sums[1]);
+        r.prepare(items as f64 / sums[1])?;
         Ok((sums[0] / sums[1], sums[1] as usize))
     }));
-    learner.set_grad_sync(Box::new(move |grads| {
-        group.all_reduce_scaled(grads, share.get())?;
+    learner.set_grad_sync(Box::new(move |params, grads| {
+        reducer.finish(params, grads)?;
         if !buffers.is_empty() {
             group.broadcast(&buffers, 0)?;
         }

@@ -161,7 +161,7 @@ pub struct Learner<D: Data> {
 }
 
 /// See [`Learner::set_grad_sync`].
-pub type GradSync = Box<dyn FnMut(&[Tensor]) -> Result<()>>;
+pub type GradSync = Box<dyn FnMut(&[Tensor], &[Tensor]) -> Result<()>>;
 /// See [`Learner::set_loss_sync`].
 pub type LossSync = Box<dyn FnMut(f64, usize) -> Result<(f64, usize)>>;
 
@@ -235,8 +235,9 @@ impl<D: Data> Learner<D> {
         self.input_fn = Some(Box::new(f));
     }
 
-    /// Called after every backward with the gradients of the trainable parameters being trained
-    /// (undefined ones replaced by zeros), before the update: data parallelism averages them in place.
+    /// Called after every backward with the trainable parameters being trained and their
+    /// gradients (undefined ones replaced by zeros), before the update: data parallelism averages
+    /// the gradients in place.
     pub fn set_grad_sync(&mut self, f: GradSync) {
         self.grad_sync = Some(f);
     }
@@ -301,15 +302,31 @@ impl<D: Data> Learner<D> {
     /// reduced precision; the outputs come back as fp32 so that losses and metrics run in fp32.
     pub fn forward(&self, inputs: &Tensor, train: bool) -> Result<Tensor> {
         let Some(kind) = self.precision.autocast_kind() else {
-            return Ok(self.net.forward_t(inputs, train));
+            return self.net_forward(inputs, train);
         };
         let out = {
             let _autocast = Autocast::new(self.device(), kind)?;
-            self.net.forward_t(inputs, train)
+            self.net_forward(inputs, train)?
         };
         Ok(match out.kind() {
             Kind::Half | Kind::BFloat16 => out.to_kind(Kind::Float),
             _ => out,
+        })
+    }
+
+    /// The model's forward pass; a panic inside it (tch panics on libtorch errors, e.g. a shape
+    /// mismatch or a failed collective) becomes an error naming the cause.
+    fn net_forward(&self, inputs: &Tensor, train: bool) -> Result<Tensor> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.net.forward_t(inputs, train)
+        }))
+        .map_err(|payload| {
+            let why = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic");
+            anyhow::anyhow!("the forward pass failed: {why}")
         })
     }
 
@@ -602,7 +619,8 @@ impl<D: Data> Learner<D> {
                     *g = p.zeros_like();
                 }
             }
-            sync(&grads)?;
+            let trained: Vec<Tensor> = inputs.iter().map(|p| p.shallow_clone()).collect();
+            sync(&trained, &grads)?;
         }
         if let Some(scaler) = self.scaler.as_mut() {
             let mut defined: Vec<Tensor> = grads

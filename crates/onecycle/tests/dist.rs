@@ -37,8 +37,9 @@ fn data() -> TensorData {
     }
 }
 
-/// An MLP without batch norm, its weights initialised from `seed`.
-fn learner(shard: Shard, seed: i64) -> Learner<Sharded<TensorData>> {
+/// An MLP, its weights initialised from `seed`; with `batch_norm`, a [`dist::BatchNorm`] after
+/// the first layer.
+fn learner(shard: Shard, seed: i64, batch_norm: bool) -> Learner<Sharded<TensorData>> {
     let data = Sharded {
         inner: data(),
         shard,
@@ -46,8 +47,16 @@ fn learner(shard: Shard, seed: i64) -> Learner<Sharded<TensorData>> {
     tch::manual_seed(seed);
     let vs = nn::VarStore::new(Device::Cpu);
     let root = vs.root();
-    let net = nn::seq_t()
-        .add(nn::linear(&root / "fc1", 8, 32, Default::default()))
+    let mut net = nn::seq_t().add(nn::linear(&root / "fc1", 8, 32, Default::default()));
+    if batch_norm {
+        net = net.add(dist::BatchNorm::new(
+            &root / "bn",
+            1,
+            32,
+            Default::default(),
+        ));
+    }
+    let net = net
         .add_fn(|x| x.relu())
         .add(nn::linear(&root / "fc2", 32, 1, Default::default()));
     let config = TrainConfig {
@@ -64,8 +73,10 @@ fn work(role: &str, out: &Path) -> Result<()> {
     let var = |k: &str| std::env::var(k).unwrap();
     let world: usize = var("ONECYCLE_DIST_WORLD").parse()?;
     let rank: usize = var("ONECYCLE_DIST_RANK").parse()?;
+    // The model: `mlp`, `bn` (batch norm, per-rank statistics) or `sync-bn`.
+    let model = std::env::var("ONECYCLE_DIST_MODEL").unwrap_or_else(|_| "mlp".into());
     // Every rank starts from different weights: rank 0's must reach the others.
-    let mut learner = learner(Shard { rank, world }, 1 + rank as i64);
+    let mut learner = learner(Shard { rank, world }, 1 + rank as i64, model != "mlp");
     if world > 1 {
         let options = DistOptions {
             url: var("ONECYCLE_DIST_URL"),
@@ -73,8 +84,12 @@ fn work(role: &str, out: &Path) -> Result<()> {
             rank,
             timeout: Duration::from_secs(30),
         };
-        let group = Rc::new(ProcessGroup::new(&options)?);
-        dist::data_parallel(&mut learner, group)?;
+        let mut group = ProcessGroup::new(&options)?;
+        if let Ok(bytes) = std::env::var("ONECYCLE_DIST_BUCKET") {
+            group.set_bucket_bytes(bytes.parse()?);
+        }
+        let group = Rc::new(group);
+        dist::data_parallel(&mut learner, group, model == "sync-bn")?;
     }
     let constant = |lr| Policy::Constant(ConstantParams { lr, momentum: None });
     let numbers: Vec<f64> = match role {
@@ -129,8 +144,25 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Starts `world` worker processes (rank 0 first) doing `role`; rank r writes `dir/r.txt`.
+/// Starts `world` worker processes (rank 0 first) doing `role` with the MLP; rank r writes
+/// `dir/r.txt`.
 fn spawn(role: &str, world: usize, dir: &Path) -> Vec<Child> {
+    spawn_model(role, "mlp", world, dir)
+}
+
+/// [`spawn`] with `model` (`mlp`, `bn` or `sync-bn`).
+fn spawn_model(role: &str, model: &str, world: usize, dir: &Path) -> Vec<Child> {
+    spawn_with(role, model, dist::BUCKET_BYTES, world, dir)
+}
+
+/// [`spawn_model`] with gradient buckets of at most `bucket_bytes`.
+fn spawn_with(
+    role: &str,
+    model: &str,
+    bucket_bytes: usize,
+    world: usize,
+    dir: &Path,
+) -> Vec<Child> {
     std::fs::create_dir_all(dir).unwrap();
     let url = format!("tcp://127.0.0.1:{}", free_port());
     (0..world)
@@ -144,6 +176,8 @@ fn spawn(role: &str, world: usize, dir: &Path) -> Vec<Child> {
                     "--quiet",
                 ])
                 .env("ONECYCLE_DIST_TEST", role)
+                .env("ONECYCLE_DIST_MODEL", model)
+                .env("ONECYCLE_DIST_BUCKET", bucket_bytes.to_string())
                 .env("ONECYCLE_DIST_OUT", dir.join(format!("{rank}.txt")))
                 .env("ONECYCLE_DIST_URL", &url)
                 .env("ONECYCLE_DIST_WORLD", world.to_string())
@@ -192,17 +226,52 @@ fn two_ranks_with_half_batches_reach_the_weights_of_one_process_with_the_whole_b
     assert_eq!(pair[0], pair[1], "the ranks' weights differ");
     let diff = max_abs_diff(&single, &pair[0]);
     let scale = single.iter().map(|v| v.abs()).fold(0.0, f64::max);
+    eprintln!("2 ranks: {diff:e} from 1 process");
     assert!(
         diff <= 1e-5 * scale.max(1.0),
         "2 ranks differ from 1 process by {diff} (weights up to {scale})"
     );
+    // With 256-byte buckets the gradients travel in 3 all-reduces (fc1.weight alone is 1 KB),
+    // started one by one during backward: the same result.
+    let d = dir.join("small-buckets");
+    let small = results(spawn_with("fit", "mlp", 256, 2, &d), &d);
+    assert_eq!(small[0], small[1], "the ranks' weights differ");
+    let diff = max_abs_diff(&single, &small[0]);
+    assert!(diff <= 1e-5 * scale.max(1.0), "small buckets: {diff}");
     // The comparison can fail: training moved the weights far more than the tolerance.
-    let start = learner(Shard { rank: 0, world: 1 }, 1);
+    let start = learner(Shard { rank: 0, world: 1 }, 1, false);
     let mut vars: Vec<(String, Tensor)> = start.vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     let flat: Vec<Tensor> = vars.iter().map(|(_, t)| t.flatten(0, -1)).collect();
     let initial: Vec<f64> = Vec::try_from(&Tensor::cat(&flat, 0).to_kind(Kind::Double)).unwrap();
     assert!(max_abs_diff(&initial, &single) > 1e-2);
+}
+
+#[test]
+fn synchronised_batch_norm_makes_two_ranks_train_exactly_like_one_process() {
+    let dir = temp_dir("sync-bn");
+    let run = |model: &str, world: usize| {
+        let d = dir.join(format!("{model}-{world}"));
+        results(spawn_model("fit", model, world, &d), &d)
+    };
+    // Weights and running statistics after 3 epochs (the last batch of each is split 12/13).
+    let single = run("bn", 1).remove(0);
+    let synced = run("sync-bn", 2);
+    assert_eq!(synced[0], synced[1], "the ranks' weights differ");
+    let scale = single.iter().map(|v| v.abs()).fold(0.0, f64::max);
+    let diff = max_abs_diff(&single, &synced[0]);
+    assert!(
+        diff <= 1e-5 * scale.max(1.0),
+        "2 ranks with synchronised batch norm differ from 1 process by {diff} (values up to {scale})"
+    );
+    // Without synchronisation each rank normalises its own half batch: a different training.
+    let local = run("bn", 2).remove(0);
+    let apart = max_abs_diff(&single, &local);
+    eprintln!("sync-bn: {diff:e} from 1 process; per-rank statistics: {apart:e}");
+    assert!(
+        apart > 100.0 * diff.max(1e-6),
+        "per-rank statistics should train differently: {apart} against {diff}"
+    );
 }
 
 #[test]

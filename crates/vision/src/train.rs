@@ -285,6 +285,9 @@ pub struct FitConfig {
     /// cuDNN's benchmark mode on a GPU (picks the fastest convolution algorithms).
     #[serde(default = "default_true")]
     pub cudnn_benchmark: bool,
+    /// Data parallelism: batch-norm statistics of the global batch (synchronised across ranks).
+    #[serde(default)]
+    pub sync_bn: bool,
     /// Test-time augmentation: also report accuracy averaged over flips, blended by `tta_beta`.
     pub tta: bool,
     pub tta_beta: f64,
@@ -318,6 +321,7 @@ impl FitConfig {
             device: DeviceSpec::Auto,
             precision: Precision::Fp32,
             cudnn_benchmark: true,
+            sync_bn: false,
             tta: false,
             tta_beta: 0.25,
             seed: 0,
@@ -708,7 +712,7 @@ pub fn data_parallel(
         rank: group.rank(),
         world,
     });
-    dist::data_parallel(learner, group)
+    dist::data_parallel(learner, group, config.sync_bn)
 }
 
 /// Data-parallel [`fit`]: every rank of `group` trains its shard of each global batch; rank 0

@@ -42,6 +42,7 @@ pub use wrn::WideResNet;
 use std::fmt;
 use std::str::FromStr;
 
+pub use onecycle::dist::BatchNorm;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Init};
 use tch::Tensor;
@@ -292,8 +293,9 @@ fn conv2d(vs: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, bias: bool) 
     nn::conv2d(vs, c_in, c_out, k, config)
 }
 
-/// BatchNorm2d with PyTorch's defaults (weight 1, bias 0, momentum 0.1, eps 1e-5).
-fn batch_norm2d(vs: nn::Path, channels: i64) -> nn::BatchNorm {
+/// BatchNorm2d with PyTorch's defaults (weight 1, bias 0, momentum 0.1, eps 1e-5), synchronised
+/// across ranks when data-parallel training asks for it (see [`BatchNorm`]).
+fn batch_norm2d(vs: nn::Path, channels: i64) -> BatchNorm {
     let config = nn::BatchNormConfig {
         eps: 1e-5,
         momentum: 0.1,
@@ -301,7 +303,7 @@ fn batch_norm2d(vs: nn::Path, channels: i64) -> nn::BatchNorm {
         bs_init: Init::Const(0.0),
         ..Default::default()
     };
-    nn::batch_norm2d(vs, channels, config)
+    BatchNorm::new(vs, 2, channels, config)
 }
 
 /// A linear layer with PyTorch's default initialisation.

@@ -6,7 +6,7 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-use super::{batch_norm2d, conv2d, global_avg_pool, group_path, linear};
+use super::{batch_norm2d, conv2d, global_avg_pool, group_path, linear, BatchNorm};
 
 /// Layer groups, input → output.
 pub(crate) const GROUPS: [&str; 5] = ["stem", "stage1", "stage2", "stage3", "head"];
@@ -26,7 +26,7 @@ pub enum Shortcut {
 #[derive(Debug)]
 pub struct CifarResNet {
     conv: nn::Conv2D,
-    bn: nn::BatchNorm,
+    bn: BatchNorm,
     blocks: Vec<BasicBlock>,
     fc: nn::Linear,
 }
@@ -81,9 +81,9 @@ impl ModuleT for CifarResNet {
 #[derive(Debug)]
 struct BasicBlock {
     conv1: nn::Conv2D,
-    bn1: nn::BatchNorm,
+    bn1: BatchNorm,
     conv2: nn::Conv2D,
-    bn2: nn::BatchNorm,
+    bn2: BatchNorm,
     /// `None` when input and output shapes match (identity).
     shortcut: Option<BlockShortcut>,
 }
@@ -95,7 +95,7 @@ enum BlockShortcut {
         stride: i64,
         pad: i64,
     },
-    Projection(Box<(nn::Conv2D, nn::BatchNorm)>),
+    Projection(Box<(nn::Conv2D, BatchNorm)>),
 }
 
 impl BasicBlock {

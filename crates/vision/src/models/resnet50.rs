@@ -11,7 +11,7 @@
 use tch::nn::{self, Init, ModuleT};
 use tch::Tensor;
 
-use super::{batch_norm2d, conv2d, global_avg_pool, group_path, linear};
+use super::{batch_norm2d, conv2d, global_avg_pool, group_path, linear, BatchNorm};
 
 /// Layer groups, input → output.
 pub(crate) const GROUPS: [&str; 6] = ["stem", "layer1", "layer2", "layer3", "layer4", "head"];
@@ -27,7 +27,7 @@ const EXPANSION: i64 = 4;
 #[derive(Debug)]
 pub struct ResNet50 {
     conv: nn::Conv2D,
-    bn: nn::BatchNorm,
+    bn: BatchNorm,
     blocks: Vec<Bottleneck>,
     fc: nn::Linear,
 }
@@ -77,13 +77,13 @@ impl ModuleT for ResNet50 {
 #[derive(Debug)]
 struct Bottleneck {
     conv1: nn::Conv2D,
-    bn1: nn::BatchNorm,
+    bn1: BatchNorm,
     conv2: nn::Conv2D,
-    bn2: nn::BatchNorm,
+    bn2: BatchNorm,
     conv3: nn::Conv2D,
-    bn3: nn::BatchNorm,
+    bn3: BatchNorm,
     /// A strided 1×1 conv + BatchNorm where the shape changes; otherwise the identity.
-    downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
+    downsample: Option<(nn::Conv2D, BatchNorm)>,
 }
 
 impl Bottleneck {
@@ -109,7 +109,7 @@ impl Bottleneck {
             conv2: conv2d(vs.sub("conv2"), planes, planes, 3, stride, false),
             bn2: batch_norm2d(vs.sub("bn2"), planes),
             conv3: conv2d(vs.sub("conv3"), planes, c_out, 1, 1, false),
-            bn3: nn::batch_norm2d(vs.sub("bn3"), c_out, zero_gamma),
+            bn3: BatchNorm::new(vs.sub("bn3"), 2, c_out, zero_gamma),
             downsample,
         }
     }

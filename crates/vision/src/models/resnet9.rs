@@ -5,7 +5,7 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-use super::{batch_norm2d, conv2d, group_path, linear};
+use super::{batch_norm2d, conv2d, group_path, linear, BatchNorm};
 
 /// Layer groups, input → output.
 pub(crate) const GROUPS: [&str; 5] = ["prep", "layer1", "layer2", "layer3", "head"];
@@ -72,7 +72,7 @@ impl ModuleT for ResNet9 {
 #[derive(Debug)]
 struct ConvBn {
     conv: nn::Conv2D,
-    bn: nn::BatchNorm,
+    bn: BatchNorm,
 }
 
 impl ConvBn {

@@ -4,7 +4,7 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-use super::{batch_norm2d, conv2d, global_avg_pool, group_path, linear};
+use super::{batch_norm2d, conv2d, global_avg_pool, group_path, linear, BatchNorm};
 
 /// Layer groups, input → output.
 pub(crate) const GROUPS: [&str; 4] = ["block1", "block2", "block3", "head"];
@@ -12,7 +12,7 @@ pub(crate) const GROUPS: [&str; 4] = ["block1", "block2", "block3", "head"];
 /// The small CNN. Variables: `block{1,2,3}.{conv,bn}`, `head.fc`.
 #[derive(Debug)]
 pub struct SmallCnn {
-    blocks: Vec<(nn::Conv2D, nn::BatchNorm)>,
+    blocks: Vec<(nn::Conv2D, BatchNorm)>,
     fc: nn::Linear,
 }
 

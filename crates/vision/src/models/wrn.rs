@@ -7,7 +7,7 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-use super::{batch_norm2d, conv2d, global_avg_pool, group_path, linear};
+use super::{batch_norm2d, conv2d, global_avg_pool, group_path, linear, BatchNorm};
 
 /// Layer groups, input → output.
 pub(crate) const GROUPS: [&str; 5] = ["stem", "group1", "group2", "group3", "head"];
@@ -22,7 +22,7 @@ const RESIDUAL_SCALE: f64 = 0.2;
 pub struct WideResNet {
     conv: nn::Conv2D,
     blocks: Vec<WideBlock>,
-    bn: nn::BatchNorm,
+    bn: BatchNorm,
     fc: nn::Linear,
 }
 
@@ -69,9 +69,9 @@ impl ModuleT for WideResNet {
 /// BN-ReLU, then conv1 → BN-ReLU → conv2 scaled by 0.2, plus the (projected) pre-activation.
 #[derive(Debug)]
 struct WideBlock {
-    bn1: nn::BatchNorm,
+    bn1: BatchNorm,
     conv1: nn::Conv2D,
-    bn2: nn::BatchNorm,
+    bn2: BatchNorm,
     conv2: nn::Conv2D,
     /// A strided 1×1 conv where the width changes; otherwise the identity.
     shortcut: Option<nn::Conv2D>,
