@@ -108,6 +108,7 @@ pub fn run(args: LaunchArgs) -> Result<()> {
             .arg("--rank")
             .arg(rank.to_string())
             .env("OMP_NUM_THREADS", &threads)
+            .env("LOCAL_RANK", rank.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn();

@@ -88,12 +88,16 @@ pub fn run(args: LrFindArgs) -> Result<()> {
         .run_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/lr-find-{}", config.model)));
-    let mut learner = train::learner(&config)?;
     // Data parallelism: every rank runs the test (the stop decision is shared); rank 0 reports.
     let group = args.train.dist.join()?;
-    if let Some(g) = &group {
-        train::data_parallel(&mut learner, &config, g.clone())?;
-    }
+    let mut learner = match &group {
+        Some(g) => {
+            let mut learner = train::learner(&train::rank_config(&config, g)?)?;
+            train::data_parallel(&mut learner, &config, g.clone())?;
+            learner
+        }
+        None => train::learner(&config)?,
+    };
     let lead = group.as_ref().is_none_or(|g| g.rank() == 0);
     let options = args.options();
     if args.wd.len() <= 1 {

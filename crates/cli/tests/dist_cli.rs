@@ -150,18 +150,18 @@ fn incomplete_or_inconsistent_distributed_flags_are_refused() {
     assert!(err.contains("tcp://HOST:PORT"), "{err}");
 }
 
-/// The `loss` column of a run folder's `steps.csv`.
-fn step_losses(run: &std::path::Path) -> Vec<f64> {
-    let mut reader = csv::Reader::from_path(run.join("steps.csv")).unwrap();
-    let column = reader
+/// Column `name` of a CSV file.
+fn column(path: &std::path::Path, name: &str) -> Vec<f64> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let index = reader
         .headers()
         .unwrap()
         .iter()
-        .position(|h| h == "loss")
-        .expect("a loss column");
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no {name} column in {}", path.display()));
     reader
         .records()
-        .map(|r| r.unwrap()[column].parse().unwrap())
+        .map(|r| r.unwrap()[index].parse().unwrap())
         .collect()
 }
 
@@ -174,7 +174,7 @@ fn with_sync_bn_two_ranks_record_the_losses_of_one_process() {
         tail.extend_from_slice(extra);
         tail.extend_from_slice(&["--run-dir", run.to_str().unwrap()]);
         ok(onecycle(&args(head, &tail)));
-        step_losses(&run)
+        column(&run.join("steps.csv"), "loss")
     };
     let single = fit(&["fit"], "single", &[]);
     let synced = fit(
@@ -197,6 +197,19 @@ fn with_sync_bn_two_ranks_record_the_losses_of_one_process() {
     assert!(
         apart > 2e-3,
         "per-rank statistics gave the same losses ({apart})"
+    );
+    // Each rank validated half of the 64 images; the sums make the whole set's numbers.
+    let single_valid = column(&dir.join("single/epochs.csv"), "valid_loss");
+    let synced_valid = column(&dir.join("synced/epochs.csv"), "valid_loss");
+    for (a, b) in single_valid.iter().zip(&synced_valid) {
+        assert!(
+            (a - b).abs() <= 1e-4 * a.abs(),
+            "validation loss {a} vs {b}"
+        );
+    }
+    assert_eq!(
+        column(&dir.join("single/epochs.csv"), "accuracy"),
+        column(&dir.join("synced/epochs.csv"), "accuracy")
     );
     let config = std::fs::read_to_string(dir.join("synced/config.toml")).unwrap();
     assert!(config.contains("sync_bn = true"), "{config}");

@@ -4,6 +4,7 @@
 // Each function returns NULL on success or a malloc'd error message the caller frees (oc_free).
 #define USE_C10D_GLOO 1
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -17,16 +18,32 @@
 #include <string>
 #include <vector>
 
+#include "nccl.h"
+
 // libtorch 2.11.0 allocates ProcessGroupGloo with 0x1e8 bytes (see `split` in libtorch_cpu.so);
 // the object is built by libtorch's constructor in memory sized from this header.
 static_assert(sizeof(c10d::ProcessGroupGloo) == 0x1e8,
               "ProcessGroupGloo's layout differs from libtorch 2.11.0's");
 
 namespace {
+// Gloo for CPU tensors; NCCL, once a GPU rank asks for it, for CUDA tensors.
 struct Group {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::Backend> backend;
+  c10::intrusive_ptr<c10d::Backend> gloo;
+  c10::intrusive_ptr<c10d::Backend> nccl;
   std::chrono::milliseconds timeout;
+
+  c10d::Backend& backend(const at::Tensor& t) {
+    if (t.is_cuda()) {
+      TORCH_CHECK(nccl, "a CUDA tensor, but this process group has no NCCL backend");
+      return *nccl;
+    }
+    return *gloo;
+  }
+
+  ~Group() {
+    if (nccl) nccl->shutdown();
+  }
 };
 
 template <typename F>
@@ -52,17 +69,18 @@ void all_reduce_sum(Group* g, at::Tensor& t) {
   c10d::AllreduceOptions opts;
   opts.timeout = g->timeout;
   std::vector<at::Tensor> one{t};
-  g->backend->allreduce(one, opts)->wait(g->timeout);
+  g->backend(t).allreduce(one, opts)->wait(g->timeout);
 }
 
-// Consecutive runs of tensors with the same dtype, each run at most `bucket_bytes` (or one tensor).
+// Consecutive runs of tensors with the same dtype and device, each run at most `bucket_bytes` (or one tensor).
 std::vector<std::vector<at::Tensor>> buckets(at::Tensor** ts, size_t n, int64_t bucket_bytes) {
   std::vector<std::vector<at::Tensor>> out;
   int64_t bytes = 0;
   for (size_t i = 0; i < n; ++i) {
     const at::Tensor& t = *ts[i];
     int64_t size = t.numel() * static_cast<int64_t>(t.element_size());
-    if (out.empty() || bytes + size > bucket_bytes || out.back()[0].scalar_type() != t.scalar_type()) {
+    if (out.empty() || bytes + size > bucket_bytes ||
+        !out.back()[0].options().type_equal(t.options())) {
       out.emplace_back();
       bytes = 0;
     }
@@ -270,7 +288,7 @@ class Reducer {
       c10d::BroadcastOptions opts;
       opts.timeout = g_->timeout;
       std::vector<at::Tensor> one{order};
-      g_->backend->broadcast(one, opts)->wait(g_->timeout);
+      g_->backend(order).broadcast(one, opts)->wait(g_->timeout);
       auto* o = order.data_ptr<int64_t>();
       build(std::vector<size_t>(o, o + order.numel()));
     }
@@ -340,7 +358,7 @@ class Reducer {
       c10d::AllreduceOptions opts;
       opts.timeout = g_->timeout;
       std::vector<at::Tensor> one{b.flat};
-      b.work = g_->backend->allreduce(one, opts);
+      b.work = g_->backend(b.flat).allreduce(one, opts);
     }
   }
 
@@ -379,8 +397,20 @@ char* oc_dist_new(const char* host, uint16_t port, int rank, int world, int64_t 
       options->devices = {c10d::ProcessGroupGloo::createDeviceForHostname(host)};
     }
     auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
-    auto* g = new Group{store, pg, timeout};
+    auto* g = new Group{store, pg, nullptr, timeout};
     *out = g;
+  });
+}
+
+// Adds an NCCL backend for CUDA tensors on GPU `device` of this rank (every rank calls it);
+// libtorch_cuda.so must be loaded. A second call changes nothing.
+char* oc_dist_use_nccl(void* group, int device) {
+  auto* g = static_cast<Group*>(group);
+  return guard([&] {
+    if (g->nccl) return;
+    auto store = c10::make_intrusive<c10d::PrefixStore>("nccl/", g->store);
+    g->nccl = oc_make_nccl_backend(store, g->gloo->getRank(), g->gloo->getSize(), g->timeout);
+    g->nccl->setBoundDeviceId(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device)));
   });
 }
 
@@ -391,7 +421,7 @@ char* oc_dist_all_reduce(void* group, at::Tensor** ts, size_t n, double scale, i
     c10d::AllreduceOptions opts;
     opts.timeout = g->timeout;
     bucketed(g, ts, n, bucket_bytes, scale,
-             [&](std::vector<at::Tensor>& one) { return g->backend->allreduce(one, opts); });
+             [&](std::vector<at::Tensor>& one) { return g->backend(one[0]).allreduce(one, opts); });
   });
 }
 
@@ -403,7 +433,7 @@ char* oc_dist_broadcast(void* group, at::Tensor** ts, size_t n, int root, int64_
     opts.rootRank = root;
     opts.timeout = g->timeout;
     bucketed(g, ts, n, bucket_bytes, 1.0,
-             [&](std::vector<at::Tensor>& one) { return g->backend->broadcast(one, opts); });
+             [&](std::vector<at::Tensor>& one) { return g->backend(one[0]).broadcast(one, opts); });
   });
 }
 
@@ -412,7 +442,7 @@ char* oc_dist_barrier(void* group) {
   return guard([&] {
     c10d::BarrierOptions opts;
     opts.timeout = g->timeout;
-    g->backend->barrier(opts)->wait(g->timeout);
+    g->gloo->barrier(opts)->wait(g->timeout);
   });
 }
 

@@ -1,7 +1,8 @@
 //! Data-parallel training through torch.distributed's C++ engine (c10d): processes meet through
 //! a TCP store (`tcp://HOST:PORT`, served by rank 0) and form a Gloo process group; every step,
 //! each rank trains on its shard of the global batch and the gradients are averaged with bucketed
-//! all-reduces. The C++ side is `csrc/dist.cpp`. CPU only: NCCL (CUDA) is not built in.
+//! all-reduces. CUDA tensors go through an NCCL group made by libtorch_cuda.so at run time
+//! (`csrc/nccl.cpp`), each rank on its own GPU ([`local_gpu`]). The C++ side is `csrc/dist.cpp`.
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ops::Range;
@@ -40,6 +41,7 @@ extern "C" {
     ) -> *mut c_char;
     fn oc_dist_barrier(group: *mut c_void) -> *mut c_char;
     fn oc_dist_free(group: *mut c_void);
+    fn oc_dist_use_nccl(group: *mut c_void, device: i32) -> *mut c_char;
     #[allow(clippy::too_many_arguments)]
     fn oc_dist_sync_batch_norm(
         group: *mut c_void,
@@ -253,6 +255,23 @@ impl ProcessGroup {
         self.checked(err, "broadcast")
     }
 
+    /// Adds c10d's NCCL backend, used from now on for CUDA tensors, with this rank on GPU
+    /// `device` (every rank calls it; a second call changes nothing). Needs libtorch's CUDA
+    /// library with NCCL ([`crate::device::load_cuda`]); CPU tensors stay on Gloo.
+    pub fn use_nccl(&self, device: usize) -> Result<()> {
+        if let Err(why) = crate::device::load_cuda() {
+            bail!("NCCL needs libtorch's CUDA library: {why}");
+        }
+        // SAFETY: the group pointer is live until drop.
+        let err = unsafe { oc_dist_use_nccl(self.ptr, device as i32) };
+        check(err).with_context(|| {
+            format!(
+                "rank {} of {}: creating the NCCL process group on cuda:{device}",
+                self.rank, self.world_size
+            )
+        })
+    }
+
     /// Returns once every rank has called it.
     pub fn barrier(&self) -> Result<()> {
         // SAFETY: the group pointer is live until drop.
@@ -449,6 +468,16 @@ fn check(err: *mut c_char) -> Result<()> {
     bail!("{msg}")
 }
 
+/// The GPU of `rank` under data parallelism: `LOCAL_RANK` (set by torchrun and `onecycle
+/// launch`: the rank on this machine), else `rank`, modulo the GPUs visible.
+pub fn local_gpu(rank: usize) -> usize {
+    let local = std::env::var("LOCAL_RANK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(rank);
+    local % crate::device::cuda_device_count().max(1)
+}
+
 /// This process's part of every global batch: rank `rank` of `world` takes a contiguous run of
 /// rows, the runs differing in length by at most one, so the ranks' batches together are the
 /// global batch, in order.
@@ -486,10 +515,20 @@ impl Shard {
     pub fn batches(self, batches: Batches) -> Batches {
         Box::new(batches.map(move |b| b.and_then(|b| self.batch(b))))
     }
+
+    /// Like [`Shard::batches`], but a batch too small to give this rank a row is left out
+    /// instead of being an error (for validation, whose sums are added up over ranks).
+    pub fn share(self, batches: Batches) -> Batches {
+        Box::new(batches.filter_map(move |b| match b {
+            Ok(b) if self.range(b.len()).is_empty() => None,
+            b => Some(b.and_then(|b| self.batch(b))),
+        }))
+    }
 }
 
 /// Any [`Data`] with its training batches sharded: each rank reads the whole global batch (the
-/// same on every rank, augmentation included) and keeps its rows. Validation is not sharded.
+/// same on every rank, augmentation included) and keeps its rows. Validation data is whole here;
+/// [`data_parallel`] makes [`Learner::validate`] evaluate shares of it.
 pub struct Sharded<D: Data> {
     pub inner: D,
     pub shard: Shard,
@@ -518,7 +557,8 @@ impl<D: Data> Data for Sharded<D> {
 /// the gradients are averaged over ranks, each weighted by its share of the global batch (so the
 /// update is the one a single process would make on the whole batch), the gradients' all-reduce
 /// overlapped with backward ([`Reducer`]); after the update the buffers (batch-norm running
-/// statistics) are broadcast from rank 0, as PyTorch DDP does. With `sync_bn`, every
+/// statistics) are broadcast from rank 0, as PyTorch DDP does. Validation is shared out too:
+/// each rank evaluates its rows of every validation batch and the sums are added up. With `sync_bn`, every
 /// [`BatchNorm`] on this thread normalises with the global batch's statistics; otherwise each
 /// rank uses its own rows' statistics (PyTorch DDP's default).
 pub fn data_parallel<D: Data + 'static>(
@@ -526,11 +566,8 @@ pub fn data_parallel<D: Data + 'static>(
     group: Rc<ProcessGroup>,
     sync_bn: bool,
 ) -> Result<()> {
-    if learner.vs.device() != Device::Cpu {
-        bail!(
-            "data-parallel training runs on the CPU (Gloo; NCCL for GPUs is not built in): train on {:?} with one process, or pass --device cpu",
-            learner.vs.device()
-        );
+    if let Device::Cuda(gpu) = learner.vs.device() {
+        group.use_nccl(gpu)?;
     }
     let mut named: Vec<(String, Tensor)> = learner.vs.variables().into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
@@ -556,6 +593,22 @@ pub fn data_parallel<D: Data + 'static>(
         r.prepare(items as f64 / sums[1])?;
         Ok((sums[0] / sums[1], sums[1] as usize))
     }));
+    let (g, shard) = (
+        group.clone(),
+        Shard {
+            rank: group.rank(),
+            world: group.world_size(),
+        },
+    );
+    learner.set_valid_split(
+        shard,
+        Box::new(move |sums| {
+            let t = Tensor::from_slice(sums);
+            g.all_reduce_scaled(std::slice::from_ref(&t), 1.0)?;
+            sums.copy_from_slice(&Vec::<f64>::try_from(&t)?);
+            Ok(())
+        }),
+    );
     learner.set_grad_sync(Box::new(move |params, grads| {
         reducer.finish(params, grads)?;
         if !buffers.is_empty() {

@@ -18,6 +18,7 @@ use crate::callback::{Callback, EpochInfo, Flow, StepInfo};
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::{Batch, Data};
 use crate::device;
+use crate::dist::Shard;
 use crate::metrics::Metric;
 use crate::optim::{clip_grad_norm, is_bn_or_bias, Hyper, OptKind, Optimizer, Param, WdMode};
 
@@ -158,12 +159,17 @@ pub struct Learner<D: Data> {
     grad_sync: Option<GradSync>,
     /// Data parallelism: averages each step's loss over processes before it is judged.
     loss_sync: Option<LossSync>,
+    /// Data parallelism: this process's share of every validation batch, and how the sums of the
+    /// shares are added up.
+    valid_split: Option<(Shard, ValidSync)>,
 }
 
 /// See [`Learner::set_grad_sync`].
 pub type GradSync = Box<dyn FnMut(&[Tensor], &[Tensor]) -> Result<()>>;
 /// See [`Learner::set_loss_sync`].
 pub type LossSync = Box<dyn FnMut(f64, usize) -> Result<(f64, usize)>>;
+/// See [`Learner::set_valid_split`].
+pub type ValidSync = Box<dyn FnMut(&mut [f64]) -> Result<()>>;
 
 impl<D: Data> Learner<D> {
     /// `group_of` maps a variable name to its layer group (`0..groups`, input to output).
@@ -219,6 +225,7 @@ impl<D: Data> Learner<D> {
             scaler: None,
             grad_sync: None,
             loss_sync: None,
+            valid_split: None,
         })
     }
 
@@ -246,6 +253,13 @@ impl<D: Data> Learner<D> {
     /// returns the ones to use instead (data parallelism: the global batch's mean loss and size).
     pub fn set_loss_sync(&mut self, f: LossSync) {
         self.loss_sync = Some(f);
+    }
+
+    /// Data parallelism: [`Learner::validate`] evaluates only `shard`'s rows of each validation
+    /// batch, and `sync` turns this process's sums (loss × items, items, each metric's
+    /// [`Metric::sums`]) into their totals over processes, in place.
+    pub fn set_valid_split(&mut self, shard: Shard, sync: ValidSync) {
+        self.valid_split = Some((shard, sync));
     }
 
     /// The step's loss as the loss sync (if any) has it.
@@ -702,7 +716,11 @@ impl<D: Data> Learner<D> {
             m.reset();
         }
         let (mut sum, mut items) = (0.0, 0usize);
-        for batch in device::prefetch(self.data.valid()?, self.device()) {
+        let mut batches = self.data.valid()?;
+        if let Some((shard, _)) = &self.valid_split {
+            batches = shard.share(batches);
+        }
+        for batch in device::prefetch(batches, self.device()) {
             let batch = batch.context("loading a validation batch")?;
             let inputs = self.prepare(batch.inputs);
             let targets = batch.targets.to_device(self.vs.device());
@@ -712,6 +730,20 @@ impl<D: Data> Learner<D> {
             items += n;
             for m in &mut self.metrics {
                 m.update(&out, &targets);
+            }
+        }
+        if let Some((_, sync)) = self.valid_split.as_mut() {
+            let mut sums = vec![sum, items as f64];
+            for m in &self.metrics {
+                sums.extend(m.sums());
+            }
+            sync(&mut sums)?;
+            (sum, items) = (sums[0], sums[1].round() as usize);
+            let mut rest = &sums[2..];
+            for m in &mut self.metrics {
+                let n = m.sums().len();
+                m.set_sums(&rest[..n]);
+                rest = &rest[n..];
             }
         }
         let loss = if items == 0 {

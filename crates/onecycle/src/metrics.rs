@@ -12,6 +12,11 @@ pub trait Metric: Send {
     fn update(&mut self, outputs: &Tensor, targets: &Tensor);
     /// The value over the batches since `reset` (NaN when there were none).
     fn value(&self) -> f64;
+    /// The sums `value` is computed from (e.g. hits and items), so that processes that each
+    /// validated a share can add theirs up.
+    fn sums(&self) -> Vec<f64>;
+    /// Replaces the sums (by their totals over processes); `sums` is as long as [`Metric::sums`].
+    fn set_sums(&mut self, sums: &[f64]);
 }
 
 /// Fraction of items whose target is among the `k` highest outputs (k = 1: accuracy).
@@ -66,6 +71,15 @@ impl Metric for TopK {
         } else {
             self.correct as f64 / self.total as f64
         }
+    }
+
+    fn sums(&self) -> Vec<f64> {
+        vec![self.correct as f64, self.total as f64]
+    }
+
+    fn set_sums(&mut self, sums: &[f64]) {
+        self.correct = sums[0].round() as i64;
+        self.total = sums[1].round() as i64;
     }
 }
 

@@ -1,14 +1,16 @@
 //! On a machine with a usable NVIDIA GPU (a no-op elsewhere): libtorch's CUDA backend loads at
 //! run time into a binary linked without it, batches reach the GPU through pinned memory in
 //! order, autocast runs in bf16 and fp16 there, and a small CNN trains on the GPU in every
-//! precision with fp32 master weights. One test function, so that CUDA is loaded before any other
-//! libtorch call of this process.
+//! precision with fp32 master weights, and data-parallel training through NCCL (one rank: the
+//! reducer and synchronised batch norm on CUDA tensors) equals plain training. One test function,
+//! so that CUDA is loaded before any other libtorch call of this process.
 
 mod common;
 use common::{classifier, quadrants};
 use onecycle::amp::{Autocast, Precision};
 use onecycle::data::{Batch, Data, TensorData};
 use onecycle::device::{self, DeviceSpec};
+use onecycle::dist::{self, DistOptions, ProcessGroup};
 use onecycle::learner::Learner;
 use schedule::{OneCycleParams, Policy};
 use tch::{nn, nn::Module, Device, Kind, Tensor};
@@ -24,7 +26,7 @@ fn small_cnn_on(device: Device, precision: Precision) -> Learner<TensorData> {
     };
     let net = nn::seq_t()
         .add(nn::conv2d(&root / "conv", 1, 8, 3, conv))
-        .add(nn::batch_norm2d(&root / "bn", 8, Default::default()))
+        .add(dist::BatchNorm::new(&root / "bn", 2, 8, Default::default()))
         .add_fn(|x| x.relu().flatten(1, -1))
         .add(nn::linear(&root / "fc", 8 * 8 * 8, 4, Default::default()));
     vs.set_device(device);
@@ -105,4 +107,44 @@ fn training_on_the_gpu_in_every_precision() {
         assert_eq!(bench.precision, precision.to_string());
         eprintln!("{precision}: {:.0} images/s", bench.images_per_sec);
     }
+
+    // NCCL: a one-rank group (this machine may have one GPU, and NCCL refuses two ranks on one
+    // GPU) with synchronised batch norm trains exactly like one plain process.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let options = DistOptions {
+        url: format!("tcp://127.0.0.1:{port}"),
+        world_size: 1,
+        rank: 0,
+        timeout: std::time::Duration::from_secs(60),
+    };
+    let group = std::rc::Rc::new(ProcessGroup::new(&options).unwrap());
+    let policy = Policy::OneCycle(OneCycleParams {
+        max_lr: 0.05,
+        ..Default::default()
+    });
+    let mut plain = small_cnn_on(gpu, Precision::Fp32);
+    plain.fit(2, &policy).unwrap();
+    let mut parallel = small_cnn_on(gpu, Precision::Fp32);
+    dist::data_parallel(&mut parallel, group, true).unwrap();
+    parallel.fit(2, &policy).unwrap();
+    dist::sync_batch_norm(None);
+    let weights = |l: &Learner<TensorData>| {
+        let mut vars: Vec<(String, Tensor)> = l.vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        let flat: Vec<Tensor> = vars.iter().map(|(_, t)| t.flatten(0, -1)).collect();
+        Tensor::cat(&flat, 0).to_device(Device::Cpu)
+    };
+    let diff = (weights(&plain) - weights(&parallel))
+        .abs()
+        .max()
+        .double_value(&[]);
+    eprintln!("NCCL, one rank: weights within {diff:e} of plain training");
+    assert!(
+        diff < 1e-4,
+        "NCCL data parallel differs from plain training by {diff}"
+    );
 }

@@ -3,6 +3,7 @@
 //! with the whole batch, the range test stops at the same step on every rank, and killing one
 //! rank ends the other with an error within seconds.
 
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,6 +11,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use onecycle::amp::Precision;
 use onecycle::data::TensorData;
 use onecycle::dist::{self, DistOptions, ProcessGroup, Shard, Sharded};
 use onecycle::learner::{mse, Learner, TrainConfig};
@@ -17,8 +19,10 @@ use onecycle::lr_find::LrFindOptions;
 use schedule::{ConstantParams, Policy};
 use tch::{nn, Device, Kind, Tensor};
 
+mod common;
+
 /// y = relu-MLP target + noise: 249 rows (the last batch of 32 is 25, split 12/13 over two
-/// ranks) and 64 validation rows.
+/// ranks) and 67 validation rows (the last batch of 3 split 1/2).
 fn data() -> TensorData {
     tch::manual_seed(0);
     let opts = (Kind::Float, Device::Cpu);
@@ -30,7 +34,7 @@ fn data() -> TensorData {
     };
     TensorData {
         train: make(249),
-        valid: Some(make(64)),
+        valid: Some(make(67)),
         batch_size: 32,
         shuffle: true,
         seed: 7,
@@ -94,11 +98,14 @@ fn work(role: &str, out: &Path) -> Result<()> {
     let constant = |lr| Policy::Constant(ConstantParams { lr, momentum: None });
     let numbers: Vec<f64> = match role {
         "fit" => {
-            learner.fit(3, &constant(0.05))?;
+            // The weights, then each epoch's validation loss (every rank validates its share).
+            let summary = learner.fit(3, &constant(0.05))?;
             let mut vars: Vec<(String, Tensor)> = learner.vs.variables().into_iter().collect();
             vars.sort_by(|a, b| a.0.cmp(&b.0));
             let flat: Vec<Tensor> = vars.iter().map(|(_, t)| t.flatten(0, -1)).collect();
-            Vec::try_from(&Tensor::cat(&flat, 0).to_kind(Kind::Double))?
+            let mut numbers = Vec::try_from(&Tensor::cat(&flat, 0).to_kind(Kind::Double))?;
+            numbers.extend(summary.epochs.iter().map(|e| e.valid_loss));
+            numbers
         }
         "lr_find" => {
             let options = LrFindOptions {
@@ -222,7 +229,8 @@ fn two_ranks_with_half_batches_reach_the_weights_of_one_process_with_the_whole_b
     let dir = temp_dir("fit");
     let single = results(spawn("fit", 1, &dir.join("1")), &dir.join("1")).remove(0);
     let pair = results(spawn("fit", 2, &dir.join("2")), &dir.join("2"));
-    // 3 epochs of 8 steps from rank 0's initial weights (rank 1 started from others).
+    // 3 epochs of 8 steps from rank 0's initial weights (rank 1 started from others), then the
+    // 3 validation losses.
     assert_eq!(pair[0], pair[1], "the ranks' weights differ");
     let diff = max_abs_diff(&single, &pair[0]);
     let scale = single.iter().map(|v| v.abs()).fold(0.0, f64::max);
@@ -244,7 +252,11 @@ fn two_ranks_with_half_batches_reach_the_weights_of_one_process_with_the_whole_b
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     let flat: Vec<Tensor> = vars.iter().map(|(_, t)| t.flatten(0, -1)).collect();
     let initial: Vec<f64> = Vec::try_from(&Tensor::cat(&flat, 0).to_kind(Kind::Double)).unwrap();
-    assert!(max_abs_diff(&initial, &single) > 1e-2);
+    let weights = initial.len();
+    assert!(max_abs_diff(&initial, &single[..weights]) > 1e-2);
+    // The validation losses (each rank evaluated about half of every batch) are the whole set's.
+    assert_eq!(single.len(), weights + 3);
+    assert!(single[weights..].iter().all(|l| l.is_finite() && *l > 0.0));
 }
 
 #[test]
@@ -331,4 +343,37 @@ fn killing_one_rank_ends_the_other_with_an_error_naming_the_cause() {
         stderr.contains("rank 0 of 2") && stderr.contains("another rank has probably exited"),
         "{stderr}"
     );
+}
+
+#[test]
+fn validation_under_a_split_evaluates_only_this_ranks_rows_and_reports_the_totals() {
+    // 128 validation images in batches of 64: rank 1 of 3 takes rows 21..42 of each.
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = nn::seq_t().add_fn(|x| x.flatten(1, -1)).add(nn::linear(
+        vs.root() / "fc",
+        64,
+        4,
+        Default::default(),
+    ));
+    let mut learner = common::classifier(vs, net, common::quadrants(0), Precision::Fp32);
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let record = seen.clone();
+    learner.set_valid_split(
+        Shard { rank: 1, world: 3 },
+        Box::new(move |sums| {
+            *record.borrow_mut() = sums.to_vec();
+            // As if the other ranks had the same sums.
+            sums.iter_mut().for_each(|s| *s *= 3.0);
+            Ok(())
+        }),
+    );
+    let (loss, metrics) = learner.validate().unwrap();
+    let sums = seen.borrow().clone();
+    // Loss × items, items, then accuracy's hits and items.
+    assert_eq!(sums.len(), 4);
+    assert_eq!(sums[1], 42.0);
+    assert_eq!(sums[3], 42.0);
+    assert!((loss - sums[0] / sums[1]).abs() < 1e-12);
+    assert_eq!(metrics[0].1, sums[2] / sums[3]);
 }

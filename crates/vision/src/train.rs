@@ -715,6 +715,16 @@ pub fn data_parallel(
     dist::data_parallel(learner, group, config.sync_bn)
 }
 
+/// `config` as this rank of `group` trains it: on GPUs, each rank on its own
+/// ([`dist::local_gpu`]); on the CPU, unchanged.
+pub fn rank_config(config: &FitConfig, group: &ProcessGroup) -> Result<FitConfig> {
+    let mut config = config.clone();
+    if config.device.resolve()?.is_cuda() {
+        config.device = DeviceSpec::Cuda(dist::local_gpu(group.rank()));
+    }
+    Ok(config)
+}
+
 /// Data-parallel [`fit`]: every rank of `group` trains its shard of each global batch; rank 0
 /// writes the run folder and returns the report, the others train silently and return `None`.
 pub fn fit_parallel(
@@ -723,7 +733,7 @@ pub fn fit_parallel(
     quiet: bool,
     group: Rc<ProcessGroup>,
 ) -> Result<Option<FitReport>> {
-    let mut learner = learner(config)?;
+    let mut learner = learner(&rank_config(config, &group)?)?;
     data_parallel(&mut learner, config, group.clone())?;
     if group.rank() == 0 {
         return fit_learner(learner, config, run_dir, quiet).map(Some);
@@ -741,7 +751,7 @@ pub fn resume_parallel(
     group: Rc<ProcessGroup>,
 ) -> Result<Option<FitReport>> {
     let config = read_config(&run_dir.join("config.toml"))?;
-    let mut learner = learner(&config)?;
+    let mut learner = learner(&rank_config(&config, &group)?)?;
     let at = learner.load_checkpoint(&run_dir.join("checkpoints").join("last.safetensors"))?;
     data_parallel(&mut learner, &config, group.clone())?;
     if group.rank() == 0 {
@@ -761,7 +771,7 @@ pub fn suggest_max_lr_parallel(
     run_dir: &Path,
     group: Rc<ProcessGroup>,
 ) -> Result<(f64, String)> {
-    let mut learner = learner(config)?;
+    let mut learner = learner(&rank_config(config, &group)?)?;
     data_parallel(&mut learner, config, group.clone())?;
     suggest_with(learner, rule, run_dir, group.rank() == 0)
 }
