@@ -5,6 +5,8 @@
 use anyhow::Result;
 use tch::Tensor;
 
+use crate::dist::Shard;
+
 /// One mini-batch: model inputs and the targets its loss compares outputs with.
 #[derive(Debug)]
 pub struct Batch {
@@ -40,6 +42,11 @@ pub trait Data {
     fn valid(&self) -> Result<Batches>;
     /// Batches in one validation pass (0 when there is no validation set).
     fn valid_batches(&self) -> usize;
+    /// A data-parallel rank's rows of every validation batch, batches too small to give it one
+    /// left out. Override to load only those rows.
+    fn valid_share(&self, shard: Shard) -> Result<Batches> {
+        Ok(shard.share(self.valid()?))
+    }
 }
 
 /// In-memory tensors split into batches; shuffled per epoch from `seed` when `shuffle` is set.

@@ -547,6 +547,9 @@ impl<D: Data> Data for Sharded<D> {
     fn valid(&self) -> Result<Batches> {
         self.inner.valid()
     }
+    fn valid_share(&self, shard: Shard) -> Result<Batches> {
+        self.inner.valid_share(shard)
+    }
     fn valid_batches(&self) -> usize {
         self.inner.valid_batches()
     }

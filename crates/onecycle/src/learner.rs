@@ -716,10 +716,10 @@ impl<D: Data> Learner<D> {
             m.reset();
         }
         let (mut sum, mut items) = (0.0, 0usize);
-        let mut batches = self.data.valid()?;
-        if let Some((shard, _)) = &self.valid_split {
-            batches = shard.share(batches);
-        }
+        let batches = match &self.valid_split {
+            Some((shard, _)) => self.data.valid_share(*shard)?,
+            None => self.data.valid()?,
+        };
         for batch in device::prefetch(batches, self.device()) {
             let batch = batch.context("loading a validation batch")?;
             let inputs = self.prepare(batch.inputs);

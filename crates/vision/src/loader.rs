@@ -2,8 +2,9 @@
 //! normalised `f32` tensors) and hand them over through bounded queues while the model trains.
 //!
 //! Batch `b` of epoch `e` is a pure function of `(seed, e, b)`: the epoch's shuffle comes from
-//! `(seed, e)` and the batch's augmentation from `(seed, e, b)`, so the number of workers changes
-//! speed only. Worker `w` makes batches `w, w + workers, …` into its own queue and the epoch reads
+//! `(seed, e)` and the augmentation of the batch's `j`-th item from `(seed, e, b, j)`, so the
+//! number of workers changes speed only, and a data-parallel rank can make just its rows of a
+//! batch ([`Loader::epoch_shard`]), identical to those rows of the whole batch. Worker `w` makes batches `w, w + workers, …` into its own queue and the epoch reads
 //! the queues in turn, so batches arrive in order without a reordering buffer.
 //!
 //! Items come from an in-memory [`Dataset`] (augmented by a [`Transform`], optionally resized
@@ -14,6 +15,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use onecycle::dist::Shard;
 use tch::Tensor;
 
 use crate::augment::{Augment, AugmentError, FolderCrop, Normalize, Transform};
@@ -291,6 +293,16 @@ impl Loader {
     /// Epoch `epoch` starting at batch `start` (to resume mid-epoch); the batches are those that
     /// [`epoch`](Loader::epoch) would give from that point.
     pub fn epoch_from(&self, epoch: u64, start: usize) -> Epoch {
+        self.spawn(epoch, start, None)
+    }
+
+    /// [`epoch_from`](Loader::epoch_from) with only `shard`'s rows of every batch loaded (a
+    /// data-parallel rank's part; empty where a batch has fewer items than ranks).
+    pub fn epoch_shard(&self, epoch: u64, start: usize, shard: Shard) -> Epoch {
+        self.spawn(epoch, start, Some(shard))
+    }
+
+    fn spawn(&self, epoch: u64, start: usize, shard: Option<Shard>) -> Epoch {
         let end = self.len();
         let start = start.min(end);
         let workers = self.options.workers.min((end - start).max(1));
@@ -305,7 +317,7 @@ impl Loader {
             let batches = (start + w..end).step_by(workers);
             let handle = std::thread::Builder::new()
                 .name(format!("loader-{w}"))
-                .spawn(move || work(&shared, &order, epoch, batches, &tx, &stop))
+                .spawn(move || work(&shared, &order, epoch, shard, batches, &tx, &stop))
                 .expect("spawn loader worker thread");
             receivers.push(rx);
             handles.push(Some(handle));
@@ -327,6 +339,7 @@ fn work(
     shared: &Shared,
     order: &[u32],
     epoch: u64,
+    shard: Option<Shard>,
     batches: impl Iterator<Item = usize>,
     tx: &SyncSender<Result<Batch, LoaderError>>,
     stop: &AtomicBool,
@@ -336,7 +349,7 @@ fn work(
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        let result = make_batch(shared, order, epoch, b, &mut buffer);
+        let result = make_batch(shared, order, epoch, b, shard, &mut buffer);
         let failed = result.is_err();
         if tx.send(result).is_err() || failed {
             return;
@@ -344,32 +357,36 @@ fn work(
     }
 }
 
-/// Fills `buffer` with batch `b` of the epoch whose item order is `order`, then wraps it in tensors.
+/// Fills `buffer` with batch `b` of the epoch whose item order is `order` (only `shard`'s rows
+/// when given), then wraps it in tensors.
 fn make_batch(
     shared: &Shared,
     order: &[u32],
     epoch: u64,
     b: usize,
+    shard: Option<Shard>,
     buffer: &mut Vec<f32>,
 ) -> Result<Batch, LoaderError> {
     #[cfg(test)]
     tests::inject(shared.fault, b)?;
     let items = &order[b * shared.batch_size..((b + 1) * shared.batch_size).min(order.len())];
+    let rows = shard.map_or(0..items.len(), |s| s.range(items.len()));
     let (c, h, w) = shared.source.output_shape();
     let per_image = c * h * w;
-    buffer.resize(items.len() * per_image, 0.0);
-    let mut rng = Rng::from_keys(&[shared.seed, epoch, b as u64, AUGMENT_STREAM]);
-    let mut labels = Vec::with_capacity(items.len());
-    for (&i, out) in items.iter().zip(buffer.chunks_exact_mut(per_image)) {
-        shared.source.write(i as usize, &mut rng, out)?;
-        labels.push(shared.source.label(i as usize) as i64);
+    buffer.resize(rows.len() * per_image, 0.0);
+    let mut labels = Vec::with_capacity(rows.len());
+    for (j, out) in rows.zip(buffer.chunks_exact_mut(per_image)) {
+        let i = items[j] as usize;
+        let mut rng = Rng::from_keys(&[shared.seed, epoch, b as u64, AUGMENT_STREAM, j as u64]);
+        shared.source.write(i, &mut rng, out)?;
+        labels.push(shared.source.label(i) as i64);
     }
     let tensor_error = |e: tch::TchError| LoaderError::Tensor {
         batch: b,
         message: e.to_string(),
     };
     let images = Tensor::f_from_slice(buffer.as_slice())
-        .and_then(|t| t.f_view([items.len() as i64, c as i64, h as i64, w as i64]))
+        .and_then(|t| t.f_view([labels.len() as i64, c as i64, h as i64, w as i64]))
         .map_err(tensor_error)?;
     let labels = Tensor::f_from_slice(&labels).map_err(tensor_error)?;
     Ok(Batch { images, labels })
@@ -637,6 +654,32 @@ pub(crate) mod tests {
         assert_eq!(epoch.position(), 4);
         assert_eq!(contents(epoch), full[4..].to_vec());
         assert_eq!(loader.epoch_from(1, 99).count(), 0);
+    }
+
+    #[test]
+    fn a_shard_gets_exactly_its_rows_of_every_augmented_batch() {
+        // 40 items in batches of 6: the last batch has 4, so rank 0 of 5 gets none of it.
+        let loader = augmented(2, 2);
+        let full = contents(loader.epoch(2));
+        let per_image = 3 * 6 * 7;
+        for world in [2, 5] {
+            for rank in 0..world {
+                let shard = Shard { rank, world };
+                let mine = contents(loader.epoch_shard(2, 0, shard));
+                assert_eq!(mine.len(), full.len());
+                for (b, ((images, labels), (all_images, all_labels))) in
+                    mine.iter().zip(&full).enumerate()
+                {
+                    let rows = shard.range(all_labels.len());
+                    assert_eq!(labels[..], all_labels[rows.clone()], "batch {b}, {shard:?}");
+                    let pixels = &all_images[rows.start * per_image..rows.end * per_image];
+                    assert_eq!(images[..], pixels[..], "batch {b}, {shard:?}");
+                }
+            }
+        }
+        let last = contents(loader.epoch_shard(2, 6, Shard { rank: 0, world: 5 }));
+        assert_eq!(last.len(), 1);
+        assert!(last[0].1.is_empty());
     }
 
     #[test]

@@ -130,9 +130,9 @@ impl ImageData {
         })
     }
 
-    /// Data parallelism: train on `shard`'s rows of every global batch. Every rank loads (and
-    /// augments, identically) the whole batch and keeps its rows, so the ranks together train on
-    /// exactly the batches one process would.
+    /// Data parallelism: train on `shard`'s rows of every global batch. Every rank loads (decodes,
+    /// augments) only its rows, exactly as they are in the whole batch, so the ranks together
+    /// train on the batches one process would.
     pub fn set_shard(&mut self, shard: Shard) {
         self.shard = Some(shard);
     }
@@ -213,14 +213,19 @@ impl Data for ImageData {
     }
     fn train_epoch(&self, epoch: usize, skip: usize) -> Result<Batches> {
         let loader = self.train_loader(epoch);
-        let all = batches(loader.epoch_from(epoch as u64, skip));
-        Ok(match self.shard {
-            Some(shard) => shard.batches(all),
-            None => all,
-        })
+        Ok(batches(match self.shard {
+            Some(shard) => loader.epoch_shard(epoch as u64, skip, shard),
+            None => loader.epoch_from(epoch as u64, skip),
+        }))
     }
     fn valid(&self) -> Result<Batches> {
         Ok(batches(self.valid.epoch(0)))
+    }
+    fn valid_share(&self, shard: Shard) -> Result<Batches> {
+        let mine = batches(self.valid.epoch_shard(0, 0, shard));
+        Ok(Box::new(
+            mine.filter(|b| b.as_ref().map_or(true, |b| b.len() > 0)),
+        ))
     }
     fn valid_batches(&self) -> usize {
         self.valid.len()
