@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # `onecycle bench train` against PyTorch 2.11 in Python on this machine, same models, batch,
 # threads and layouts, runs alternated. Prints one JSON line per run and a table of ratios.
-#   [DEVICE=cuda] [PRECISION=bf16|fp16] scripts/bench/compare_train.sh [BATCH] [SECONDS] [MODELS…]
+#   [DEVICE=cuda] [PRECISION=bf16|fp16] [LAYOUTS="nchw channels-last"] \
+#     scripts/bench/compare_train.sh [BATCH] [SECONDS] [MODELS…]
+# ONECYCLE_BIN: a prebuilt binary (else target/release/onecycle, built first); PYTORCH: the
+# command that runs Python with torch 2.11 (else scripts/pytorch.sh, which installs it once).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 batch=${1:-128}; seconds=${2:-10}; shift $(( $# > 2 ? 2 : $# ))
 models=${*:-resnet20 resnet56 resnet9}
 threads=$(nproc)
 device=${DEVICE:-cpu}; precision=${PRECISION:-fp32}
-bin=$root/target/release/onecycle
-"$root/scripts/cargo" build --release -q -p onecycle-cli
+layouts=${LAYOUTS:-nchw channels-last}
+if [[ -n ${ONECYCLE_BIN:-} ]]; then
+  bin=$ONECYCLE_BIN
+else
+  bin=$root/target/release/onecycle
+  "$root/scripts/cargo" build --release -q -p onecycle-cli
+fi
+read -r -a pytorch <<< "${PYTORCH:-$root/scripts/pytorch.sh}"
 out=$(mktemp)
 for model in $models; do
-  for layout in nchw channels-last; do
+  for layout in $layouts; do
     flag=""; [[ $layout == channels-last ]] && flag=--channels-last
     "$bin" bench train --model "$model" --batch "$batch" $flag --seconds "$seconds" --threads "$threads" \
       --device "$device" --precision "$precision" --json \
       | sed 's/^{/{"engine":"onecycle",/' | tee -a "$out"
-    "$root/scripts/pytorch.sh" "$root/scripts/bench/train_pytorch.py" "$model" "$batch" "$layout" "$seconds" "$threads" "$device" "$precision" | tee -a "$out"
+    "${pytorch[@]}" "$root/scripts/bench/train_pytorch.py" "$model" "$batch" "$layout" "$seconds" "$threads" "$device" "$precision" | tee -a "$out"
   done
 done
 python3 - "$out" <<'PY'
@@ -31,7 +40,7 @@ for k in ours:
     o, t = ours[k]["images_per_sec"], theirs[k]["images_per_sec"]
     print(f"{k[0]:10} {'channels-last' if k[1] else 'NCHW':14} {o:15.1f} {t:14.1f} {o/t:6.3f}")
 for m in dict.fromkeys(k[0] for k in ours):
-    best_ours = max(ours[(m, cl)]["images_per_sec"] for cl in (False, True))
-    best_theirs = max(theirs[(m, cl)]["images_per_sec"] for cl in (False, True))
+    best_ours = max(r["images_per_sec"] for k, r in ours.items() if k[0] == m)
+    best_theirs = max(r["images_per_sec"] for k, r in theirs.items() if k[0] == m)
     print(f"{m}: our best / PyTorch's best layout = {best_ours / best_theirs:.3f}")
 PY
