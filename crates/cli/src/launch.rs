@@ -109,6 +109,7 @@ pub fn run(args: LaunchArgs) -> Result<()> {
             .arg(rank.to_string())
             .env("OMP_NUM_THREADS", &threads)
             .env("LOCAL_RANK", rank.to_string())
+            .env("LOCAL_WORLD_SIZE", args.nproc.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn();

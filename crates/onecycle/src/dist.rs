@@ -469,13 +469,32 @@ fn check(err: *mut c_char) -> Result<()> {
 }
 
 /// The GPU of `rank` under data parallelism: `LOCAL_RANK` (set by torchrun and `onecycle
-/// launch`: the rank on this machine), else `rank`, modulo the GPUs visible.
-pub fn local_gpu(rank: usize) -> usize {
-    let local = std::env::var("LOCAL_RANK")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(rank);
-    local % crate::device::cuda_device_count().max(1)
+/// launch`: the rank on this machine), else `rank`, modulo the GPUs visible. An error when
+/// `LOCAL_WORLD_SIZE` (the ranks on this machine) exceeds the GPUs: NCCL needs one per rank.
+pub fn local_gpu(rank: usize) -> Result<usize> {
+    let var = |name: &str| -> Option<usize> { std::env::var(name).ok()?.parse().ok() };
+    gpu_of(
+        rank,
+        var("LOCAL_RANK"),
+        var("LOCAL_WORLD_SIZE"),
+        crate::device::cuda_device_count(),
+    )
+}
+
+/// [`local_gpu`] from its inputs.
+fn gpu_of(
+    rank: usize,
+    local_rank: Option<usize>,
+    local_world: Option<usize>,
+    gpus: usize,
+) -> Result<usize> {
+    let gpus = gpus.max(1);
+    if let Some(local_world) = local_world.filter(|&n| n > gpus) {
+        bail!(
+            "{local_world} ranks on this machine but {gpus} GPU(s): NCCL needs a GPU per rank (start at most {gpus}, or train with --device cpu)"
+        );
+    }
+    Ok(local_rank.unwrap_or(rank) % gpus)
 }
 
 /// This process's part of every global batch: rank `rank` of `world` takes a contiguous run of
@@ -658,6 +677,19 @@ mod tests {
         let err = Shard { rank: 0, world: 6 }.batch(batch()).unwrap_err();
         assert!(
             err.to_string().contains("cannot give each of 6 ranks"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn each_rank_on_a_machine_gets_its_own_gpu() {
+        // 8 GPUs, ranks 8..15 on the second machine: LOCAL_RANK picks the GPU.
+        assert_eq!(gpu_of(11, Some(3), Some(8), 8).unwrap(), 3);
+        // Without torchrun's variables, the rank modulo the GPUs.
+        assert_eq!(gpu_of(11, None, None, 8).unwrap(), 3);
+        let err = gpu_of(1, Some(1), Some(2), 1).unwrap_err().to_string();
+        assert!(
+            err.contains("2 ranks on this machine but 1 GPU(s)"),
             "{err}"
         );
     }

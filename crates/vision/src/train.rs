@@ -725,7 +725,7 @@ pub fn data_parallel(
 pub fn rank_config(config: &FitConfig, group: &ProcessGroup) -> Result<FitConfig> {
     let mut config = config.clone();
     if config.device.resolve()?.is_cuda() {
-        config.device = DeviceSpec::Cuda(dist::local_gpu(group.rank()));
+        config.device = DeviceSpec::Cuda(dist::local_gpu(group.rank())?);
     }
     Ok(config)
 }
