@@ -224,7 +224,7 @@ impl Data for ImageData {
     fn valid_share(&self, shard: Shard) -> Result<Batches> {
         let mine = batches(self.valid.epoch_shard(0, 0, shard));
         Ok(Box::new(
-            mine.filter(|b| b.as_ref().map_or(true, |b| b.len() > 0)),
+            mine.filter(|b| b.as_ref().map_or(true, |b| !b.is_empty())),
         ))
     }
     fn valid_batches(&self) -> usize {
