@@ -6,7 +6,13 @@ autocast, fp16 with a GradScaler). Prints one JSON object.
 
 Usage: scripts/pytorch.sh scripts/bench/train_pytorch.py MODEL BATCH {nchw|channels-last} [SECONDS]
        [THREADS] [DEVICE] [PRECISION]
+
+BENCH_STEPS=N times exactly N steps instead. Under torchrun (WORLD_SIZE > 1; BENCH_STEPS is then
+needed, so that every rank takes the same steps) it trains with DistributedDataParallel (Gloo on
+the CPU, NCCL on GPUs, GPU = LOCAL_RANK), BATCH is the global batch, and rank 0 prints the rate of
+all ranks together, as `onecycle launch --nproc N -- bench train --steps S` does.
 """
+import os
 import json
 import sys
 import time
@@ -97,6 +103,16 @@ def main():
     device = torch.device(sys.argv[6] if len(sys.argv) > 6 else "cpu")
     precision = sys.argv[7] if len(sys.argv) > 7 else "fp32"
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    fixed = int(os.environ["BENCH_STEPS"]) if "BENCH_STEPS" in os.environ else None
+    global_batch = batch
+    if world > 1:
+        assert fixed, "a data-parallel run needs BENCH_STEPS"
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        batch = global_batch * (rank + 1) // world - global_batch * rank // world
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
@@ -106,6 +122,8 @@ def main():
     if layout == "channels-last":
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     model.train()
@@ -124,17 +142,22 @@ def main():
     if device.type == "cuda":
         torch.cuda.synchronize()
     began, steps = time.perf_counter(), 0
-    while steps < 5 or time.perf_counter() - began < seconds:
+    while (steps < fixed) if fixed else (steps < 5 or time.perf_counter() - began < seconds):
         step()
         steps += 1
     if device.type == "cuda":
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - began
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    if rank != 0:
+        return
     print(json.dumps({
-        "engine": "pytorch", "model": name, "batch": batch, "channels_last": layout == "channels-last",
-        "device": str(device), "precision": precision,
+        "engine": "pytorch", "model": name, "batch": global_batch,
+        "channels_last": layout == "channels-last",
+        "device": str(device), "precision": precision, "world_size": world,
         "threads": torch.get_num_threads(), "steps": steps, "seconds": elapsed,
-        "images_per_sec": steps * batch / elapsed, "ms_per_step": elapsed * 1e3 / steps,
+        "images_per_sec": steps * global_batch / elapsed, "ms_per_step": elapsed * 1e3 / steps,
     }))
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 //! `onecycle bench train`: images per second of full training steps for a model.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Args;
 use onecycle::amp::Precision;
 use onecycle::bench::train_throughput;
@@ -44,9 +44,17 @@ pub struct BenchTrainArgs {
     /// libtorch intra-op threads [default: all cores]
     #[arg(long)]
     pub threads: Option<i32>,
+    /// Time exactly this many steps instead of --seconds (data-parallel runs need it: every
+    /// rank must take the same steps)
+    #[arg(long, value_name = "N")]
+    pub steps: Option<usize>,
     /// Print one JSON object instead of a sentence
     #[arg(long)]
     pub json: bool,
+    /// Data parallel (e.g. under `onecycle launch`): --batch is the global batch, and rank 0
+    /// reports the images per second of all ranks together
+    #[command(flatten)]
+    pub dist: crate::launch::DistArgs,
 }
 
 pub fn run(args: BenchTrainArgs) -> Result<()> {
@@ -71,26 +79,65 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
         shuffle: false,
         seed: 0,
     };
-    let mut learner = model_learner(args.model, 10, data, &config, 0)?;
-    let r = train_throughput(
+    let group = args.dist.join()?;
+    let world = group.as_ref().map_or(1, |g| g.world_size());
+    if group.is_some() && args.steps.is_none() {
+        bail!("a data-parallel benchmark needs --steps N (every rank must take the same steps)");
+    }
+    if args.batch < world {
+        bail!(
+            "--batch {} cannot give each of {world} ranks an image",
+            args.batch
+        );
+    }
+    let mut learner = match &group {
+        Some(g) => {
+            let config = vision::train::rank_config(&config, g)?;
+            let mut learner = model_learner(args.model, 10, data, &config, 0)?;
+            onecycle::dist::data_parallel(&mut learner, g.clone(), false)?;
+            learner
+        }
+        None => model_learner(args.model, 10, data, &config, 0)?,
+    };
+    // Each rank steps on its share; the ranks step together, so the global rate is the sum.
+    let rank = group.as_ref().map_or(0, |g| g.rank());
+    let share = onecycle::dist::Shard { rank, world }
+        .range(args.batch)
+        .len();
+    let (seconds, min_steps) = match args.steps {
+        Some(n) => (0.0, n.max(1)),
+        None => (args.seconds, 5),
+    };
+    let mut r = train_throughput(
         &mut learner,
         args.channels_last,
         (3, args.size, args.size),
         10,
-        args.batch,
+        share,
         args.warmup,
-        args.seconds,
-        5,
+        seconds,
+        min_steps,
     )?;
+    r.batch = args.batch;
+    r.images_per_sec = (r.steps * args.batch) as f64 / r.seconds;
+    if rank != 0 {
+        return Ok(());
+    }
     if args.json {
         let mut v = serde_json::to_value(&r)?;
         v["model"] = serde_json::Value::from(args.model.as_str());
+        v["world_size"] = serde_json::Value::from(world);
         println!("{v}");
     } else {
         println!(
-            "{} batch {} {} {} {}: {:.1} images/s ({:.1} ms/step, {} steps, {} threads)",
+            "{} batch {}{} {} {} {}: {:.1} images/s ({:.1} ms/step, {} steps, {} threads)",
             args.model,
             r.batch,
+            if world > 1 {
+                format!(" over {world} ranks")
+            } else {
+                String::new()
+            },
             r.device,
             r.precision,
             if r.channels_last {

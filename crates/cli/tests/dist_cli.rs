@@ -214,3 +214,46 @@ fn with_sync_bn_two_ranks_record_the_losses_of_one_process() {
     let config = std::fs::read_to_string(dir.join("synced/config.toml")).unwrap();
     assert!(config.contains("sync_bn = true"), "{config}");
 }
+
+#[test]
+fn bench_train_under_launch_reports_the_rate_of_all_ranks_once() {
+    let bench = [
+        "launch",
+        "--nproc",
+        "2",
+        "--",
+        "bench",
+        "train",
+        "--model",
+        "small-cnn",
+        "--batch",
+        "8",
+        "--warmup",
+        "1",
+        "--device",
+        "cpu",
+        "--json",
+    ];
+    let mut with_steps = bench.to_vec();
+    with_steps.extend(["--steps", "3"]);
+    let out = ok(onecycle(&with_steps));
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("images_per_sec"))
+        .collect();
+    assert_eq!(lines.len(), 1, "rank 0 alone reports: {out}");
+    let json: serde_json::Value =
+        serde_json::from_str(lines[0].trim_start_matches("[rank 0] ")).unwrap();
+    assert_eq!(json["world_size"], 2);
+    assert_eq!(json["batch"], 8);
+    assert_eq!(json["steps"], 3);
+    let rate = json["images_per_sec"].as_f64().unwrap();
+    let expected = 3.0 * 8.0 / json["seconds"].as_f64().unwrap();
+    assert!(
+        (rate - expected).abs() < 1e-6 * expected,
+        "{rate} vs {expected}"
+    );
+    // Timing by seconds would let the ranks take different numbers of steps.
+    let err = fails(onecycle(&bench));
+    assert!(err.contains("needs --steps N"), "{err}");
+}
