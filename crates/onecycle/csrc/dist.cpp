@@ -294,8 +294,6 @@ class Reducer {
     }
   }
 
-  size_t bucket_count() const { return buckets_.size(); }
-
  private:
   struct Bucket {
     std::vector<size_t> members;
@@ -475,8 +473,6 @@ char* oc_dist_reducer_prepare(void* reducer, double share) {
 char* oc_dist_reducer_finish(void* reducer, at::Tensor** params, at::Tensor** grads, size_t n) {
   return guard([&] { static_cast<Reducer*>(reducer)->finish(params, grads, n); });
 }
-
-size_t oc_dist_reducer_buckets(void* reducer) { return static_cast<Reducer*>(reducer)->bucket_count(); }
 
 void oc_dist_reducer_free(void* reducer) { delete static_cast<Reducer*>(reducer); }
 }

@@ -69,7 +69,6 @@ extern "C" {
         grads: *const *mut C_tensor,
         n: usize,
     ) -> *mut c_char;
-    fn oc_dist_reducer_buckets(reducer: *mut c_void) -> usize;
     fn oc_dist_reducer_free(reducer: *mut c_void);
     fn oc_free(p: *mut c_char);
 }
@@ -281,8 +280,8 @@ impl ProcessGroup {
 
     /// Training-mode batch norm of `xs` with the statistics of the global batch (every rank
     /// calls it with its own rows), updating `bn`'s running statistics with `momentum` (PyTorch's
-    /// convention) and normalising with `eps`; differentiable, its
-    /// backward all-reduces too (see [`BatchNorm`]).
+    /// convention) and normalising with `eps`; differentiable, its backward all-reduces too (see
+    /// [`BatchNorm`]).
     pub fn sync_batch_norm(
         &self,
         xs: &Tensor,
@@ -378,12 +377,6 @@ impl Reducer {
         // SAFETY: live tensors borrowed for the call; the shim writes only the gradients' storage.
         let err = unsafe { oc_dist_reducer_finish(self.ptr, p.as_ptr(), g.as_ptr(), p.len()) };
         self.group.checked(err, "gradient all-reduce")
-    }
-
-    /// How many buckets the gradients travel in (after the first step: in the order they came).
-    pub fn buckets(&self) -> usize {
-        // SAFETY: the reducer is live until drop.
-        unsafe { oc_dist_reducer_buckets(self.ptr) }
     }
 }
 

@@ -412,3 +412,24 @@ fn epoch_based_helpers_convert_epochs_to_steps() {
     assert_eq!((lrs[0], lrs[8]), (0.05, 0.05));
     assert!(lrs[7] < 0.01 && lrs[15] < 0.01, "{lrs:?}");
 }
+
+#[test]
+fn a_failing_forward_pass_is_an_error_naming_libtorch_s_reason() {
+    // The model expects 5 features; the data has 8.
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = nn::seq_t().add(nn::linear(vs.root() / "fc", 5, 1, Default::default()));
+    let mut l = Learner::new(
+        vs,
+        Box::new(net),
+        regression(0),
+        mse(),
+        1,
+        |_| 0,
+        TrainConfig::default(),
+    )
+    .unwrap();
+    let err = l.fit(1, &one_cycle()).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("the forward pass failed"), "{msg}");
+    assert!(msg.contains("shapes cannot be multiplied"), "{msg}");
+}
