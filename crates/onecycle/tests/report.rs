@@ -4,15 +4,17 @@
 
 use std::path::{Path, PathBuf};
 
+use onecycle::amp::Precision;
 use onecycle::callback::{Callback, EpochInfo, StepInfo};
 use onecycle::data::TensorData;
 use onecycle::history::{History, RunLog};
-use onecycle::learner::{cross_entropy, Learner, TrainConfig};
+use onecycle::learner::Learner;
 use onecycle::lr_find::{self, LrFind, LrFindOptions};
-use onecycle::metrics::accuracy;
 use onecycle::report::{self, CompareOptions};
 use schedule::{OneCycleParams, Policy};
 use tch::{nn, Device, Kind, Tensor};
+
+mod common;
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("onecycle-report-{name}-{}", std::process::id()));
@@ -47,18 +49,7 @@ fn classifier() -> Learner<TensorData> {
         .add(nn::linear(&p / "fc1", 4, 16, Default::default()))
         .add_fn(|x| x.relu())
         .add(nn::linear(&p / "fc2", 16, 2, Default::default()));
-    let mut l = Learner::new(
-        vs,
-        Box::new(net),
-        data,
-        cross_entropy(0.0),
-        1,
-        |_| 0,
-        TrainConfig::default(),
-    )
-    .unwrap();
-    l.add_metric(Box::new(accuracy()));
-    l
+    common::classifier(vs, net, data, Precision::Fp32)
 }
 
 fn range_test(l: &mut Learner<TensorData>) -> LrFind {

@@ -1,4 +1,5 @@
-//! Data shared by the precision and CUDA tests.
+//! Data and a classifier Learner shared by the precision, CUDA, data-parallel and report tests.
+#![allow(dead_code)] // each test binary uses its own part
 
 use onecycle::amp::Precision;
 use onecycle::data::TensorData;
