@@ -94,14 +94,15 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
         Some(g) => {
             let config = vision::train::rank_config(&config, g)?;
             let mut learner = model_learner(args.model, 10, data, &config, 0)?;
-            onecycle::dist::data_parallel(&mut learner, g.clone(), false)?;
+            let ddp = onecycle::dist::Ddp::new(g.clone(), learner.var_store(), false)?;
+            learner.set_strategy(ddp);
             learner
         }
         None => model_learner(args.model, 10, data, &config, 0)?,
     };
     // Each rank steps on its share; the ranks step together, so the global rate is the sum.
     let rank = group.as_ref().map_or(0, |g| g.rank());
-    let share = onecycle::dist::Shard { rank, world }
+    let share = onecycle::data::Shard { rank, world }
         .range(args.batch)
         .len();
     let (seconds, min_steps) = match args.steps {

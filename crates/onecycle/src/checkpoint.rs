@@ -10,7 +10,13 @@ use schedule::SmoothLoss;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use crate::learner::Position;
+/// Where a fit stands: the next step to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Position {
+    pub epoch: usize,
+    pub batch: usize,
+    pub step: usize,
+}
 
 /// The tensor holding the JSON header.
 const META: &str = "meta.json";

@@ -2,10 +2,10 @@
 //! loaders implement [`Data`] in the `vision` crate; [`TensorData`] serves in-memory tensors
 //! (tabular data, sequences, tests).
 
-use anyhow::Result;
-use tch::Tensor;
+use std::ops::Range;
 
-use crate::dist::Shard;
+use anyhow::{bail, Result};
+use tch::Tensor;
 
 /// One mini-batch: model inputs and the targets its loss compares outputs with.
 #[derive(Debug)]
@@ -129,4 +129,125 @@ pub fn splitmix64(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// This process's part of every global batch: rank `rank` of `world` takes a contiguous run of
+/// rows, the runs differing in length by at most one, so the ranks' batches together are the
+/// global batch, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub rank: usize,
+    pub world: usize,
+}
+
+impl Shard {
+    /// The rows of a global batch of `n` items that this rank trains on.
+    pub fn range(&self, n: usize) -> Range<usize> {
+        n * self.rank / self.world..n * (self.rank + 1) / self.world
+    }
+
+    /// This rank's rows of `batch`; an error when it would get none.
+    pub fn batch(&self, batch: Batch) -> Result<Batch> {
+        let n = batch.len();
+        let rows = self.range(n);
+        if rows.is_empty() {
+            bail!(
+                "a batch of {n} items cannot give each of {} ranks at least one (rank {} gets none): use a larger batch or fewer ranks",
+                self.world,
+                self.rank
+            );
+        }
+        let (start, len) = (rows.start as i64, rows.len() as i64);
+        Ok(Batch {
+            inputs: batch.inputs.f_narrow(0, start, len)?,
+            targets: batch.targets.f_narrow(0, start, len)?,
+        })
+    }
+
+    /// `batches` with every batch cut to this rank's rows.
+    pub fn batches(self, batches: Batches) -> Batches {
+        Box::new(batches.map(move |b| b.and_then(|b| self.batch(b))))
+    }
+
+    /// Like [`Shard::batches`], but a batch too small to give this rank a row is left out
+    /// instead of being an error (for validation, whose sums are added up over ranks).
+    pub fn share(self, batches: Batches) -> Batches {
+        Box::new(batches.filter_map(move |b| match b {
+            Ok(b) if self.range(b.len()).is_empty() => None,
+            b => Some(b.and_then(|b| self.batch(b))),
+        }))
+    }
+}
+
+/// Any [`Data`] with its training batches sharded: each rank reads the whole global batch (the
+/// same on every rank, augmentation included) and keeps its rows. Validation data is whole here;
+/// a data-parallel strategy makes validation evaluate shares of it
+/// (the strategy's `valid_shard`).
+pub struct Sharded<D: Data> {
+    pub inner: D,
+    pub shard: Shard,
+}
+
+impl<D: Data> Data for Sharded<D> {
+    fn train_batches(&self) -> usize {
+        self.inner.train_batches()
+    }
+    fn train_items(&self) -> usize {
+        self.shard.range(self.inner.train_items()).len()
+    }
+    fn train_epoch(&self, epoch: usize, skip: usize) -> Result<Batches> {
+        Ok(self.shard.batches(self.inner.train_epoch(epoch, skip)?))
+    }
+    fn valid(&self) -> Result<Batches> {
+        self.inner.valid()
+    }
+    fn valid_share(&self, shard: Shard) -> Result<Batches> {
+        self.inner.valid_share(shard)
+    }
+    fn valid_batches(&self) -> usize {
+        self.inner.valid_batches()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tch::{Device, Kind};
+
+    use super::*;
+
+    #[test]
+    fn shards_partition_every_batch_in_order_with_sizes_within_one() {
+        for world in 1..5 {
+            for n in world..40 {
+                let ranges: Vec<Range<usize>> = (0..world)
+                    .map(|rank| Shard { rank, world }.range(n))
+                    .collect();
+                assert_eq!(ranges[0].start, 0);
+                assert_eq!(ranges[world - 1].end, n);
+                for pair in ranges.windows(2) {
+                    assert_eq!(pair[0].end, pair[1].start, "n {n}, world {world}");
+                }
+                let (min, max) = (
+                    ranges.iter().map(|r| r.len()).min().unwrap(),
+                    ranges.iter().map(|r| r.len()).max().unwrap(),
+                );
+                assert!(min >= 1 && max - min <= 1, "n {n}, world {world}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_shard_keeps_its_rows_and_refuses_an_empty_share() {
+        let batch = || Batch {
+            inputs: Tensor::arange(5, (Kind::Float, Device::Cpu)).view([5, 1]),
+            targets: Tensor::arange(5, (Kind::Int64, Device::Cpu)),
+        };
+        let second = Shard { rank: 1, world: 2 }.batch(batch()).unwrap();
+        assert_eq!(Vec::<i64>::try_from(&second.targets).unwrap(), [2, 3, 4]);
+        let err = Shard { rank: 0, world: 6 }.batch(batch()).unwrap_err();
+        assert!(
+            err.to_string().contains("cannot give each of 6 ranks"),
+            "{err}"
+        );
+    }
 }

@@ -7,7 +7,7 @@
 //! switched on by loading `libtorch_cuda.so` from the directory of the `libtorch_cpu.so` in use,
 //! which registers libtorch's CUDA backend. libtorch decides once whether CUDA exists, at its
 //! first CUDA query (e.g. `tch::manual_seed`), so [`load_cuda`] must run before that:
-//! [`crate::engine::init`] does it at start-up, and [`DeviceSpec::resolve`] on first use.
+//! `engine::init` does it at start-up, and [`DeviceSpec::resolve`] on first use.
 
 use std::ffi::{CStr, CString};
 use std::fmt;

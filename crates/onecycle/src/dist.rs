@@ -5,7 +5,6 @@
 //! (`csrc/nccl.cpp`), each rank on its own GPU ([`local_gpu`]). The C++ side is `csrc/dist.cpp`.
 
 use std::ffi::{c_char, c_void, CStr, CString};
-use std::ops::Range;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -13,8 +12,8 @@ use anyhow::{bail, Context, Result};
 use tch::{nn, Device, Kind, Tensor};
 use torch_sys::C_tensor;
 
-use crate::data::{Batch, Batches, Data};
-use crate::learner::Learner;
+use crate::data::Shard;
+use crate::strategy::Strategy;
 
 extern "C" {
     fn oc_dist_new(
@@ -490,189 +489,100 @@ fn gpu_of(
     Ok(local_rank.unwrap_or(rank) % gpus)
 }
 
-/// This process's part of every global batch: rank `rank` of `world` takes a contiguous run of
-/// rows, the runs differing in length by at most one, so the ranks' batches together are the
-/// global batch, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub rank: usize,
-    pub world: usize,
+/// c10d data parallelism as a [`Strategy`]: rank 0's weights and buffers are broadcast to all
+/// ranks when it is made; every step, the loss and the gradients are averaged over ranks, each
+/// weighted by its share of the global batch (so the update is the one a single process would
+/// make on the whole batch), the gradients' all-reduce overlapped with backward ([`Reducer`]);
+/// after the update the buffers (batch-norm running statistics) are broadcast from rank 0, as
+/// PyTorch DDP does. Validation is shared out too: each rank evaluates its rows of every
+/// validation batch and the sums are added up. The training data must be sharded already (e.g.
+/// with [`crate::data::Sharded`]).
+pub struct Ddp {
+    group: Rc<ProcessGroup>,
+    reducer: Reducer,
+    buffers: Vec<Tensor>,
 }
 
-impl Shard {
-    /// The rows of a global batch of `n` items that this rank trains on.
-    pub fn range(&self, n: usize) -> Range<usize> {
-        n * self.rank / self.world..n * (self.rank + 1) / self.world
-    }
-
-    /// This rank's rows of `batch`; an error when it would get none.
-    pub fn batch(&self, batch: Batch) -> Result<Batch> {
-        let n = batch.len();
-        let rows = self.range(n);
-        if rows.is_empty() {
-            bail!(
-                "a batch of {n} items cannot give each of {} ranks at least one (rank {} gets none): use a larger batch or fewer ranks",
-                self.world,
-                self.rank
-            );
+impl Ddp {
+    /// Data parallelism in `group` for the model in `vs` (on a GPU, through NCCL). With
+    /// `sync_bn`, every [`BatchNorm`] on this thread normalises with the global batch's
+    /// statistics; otherwise each rank uses its own rows' statistics (PyTorch DDP's default).
+    pub fn new(group: Rc<ProcessGroup>, vs: &nn::VarStore, sync_bn: bool) -> Result<Ddp> {
+        if let Device::Cuda(gpu) = vs.device() {
+            group.use_nccl(gpu)?;
         }
-        let (start, len) = (rows.start as i64, rows.len() as i64);
-        Ok(Batch {
-            inputs: batch.inputs.f_narrow(0, start, len)?,
-            targets: batch.targets.f_narrow(0, start, len)?,
+        let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let all: Vec<Tensor> = named.into_iter().map(|(_, t)| t).collect();
+        group
+            .broadcast(&all, 0)
+            .context("making the initial weights equal on all ranks")?;
+        let (params, buffers): (Vec<Tensor>, Vec<Tensor>) =
+            all.into_iter().partition(Tensor::requires_grad);
+        sync_batch_norm(sync_bn.then(|| group.clone()));
+        let reducer = Reducer::new(group.clone(), &params)?;
+        Ok(Ddp {
+            group,
+            reducer,
+            buffers,
         })
     }
 
-    /// `batches` with every batch cut to this rank's rows.
-    pub fn batches(self, batches: Batches) -> Batches {
-        Box::new(batches.map(move |b| b.and_then(|b| self.batch(b))))
-    }
-
-    /// Like [`Shard::batches`], but a batch too small to give this rank a row is left out
-    /// instead of being an error (for validation, whose sums are added up over ranks).
-    pub fn share(self, batches: Batches) -> Batches {
-        Box::new(batches.filter_map(move |b| match b {
-            Ok(b) if self.range(b.len()).is_empty() => None,
-            b => Some(b.and_then(|b| self.batch(b))),
-        }))
+    pub fn group(&self) -> &Rc<ProcessGroup> {
+        &self.group
     }
 }
 
-/// Any [`Data`] with its training batches sharded: each rank reads the whole global batch (the
-/// same on every rank, augmentation included) and keeps its rows. Validation data is whole here;
-/// [`data_parallel`] makes [`Learner::validate`] evaluate shares of it.
-pub struct Sharded<D: Data> {
-    pub inner: D,
-    pub shard: Shard,
-}
-
-impl<D: Data> Data for Sharded<D> {
-    fn train_batches(&self) -> usize {
-        self.inner.train_batches()
-    }
-    fn train_items(&self) -> usize {
-        self.shard.range(self.inner.train_items()).len()
-    }
-    fn train_epoch(&self, epoch: usize, skip: usize) -> Result<Batches> {
-        Ok(self.shard.batches(self.inner.train_epoch(epoch, skip)?))
-    }
-    fn valid(&self) -> Result<Batches> {
-        self.inner.valid()
-    }
-    fn valid_share(&self, shard: Shard) -> Result<Batches> {
-        self.inner.valid_share(shard)
-    }
-    fn valid_batches(&self) -> usize {
-        self.inner.valid_batches()
-    }
-}
-
-/// Makes `learner` train data-parallel in `group` (its data must already be sharded, e.g. with
-/// [`Sharded`]): rank 0's weights and buffers are broadcast to all ranks; every step, the loss and
-/// the gradients are averaged over ranks, each weighted by its share of the global batch (so the
-/// update is the one a single process would make on the whole batch), the gradients' all-reduce
-/// overlapped with backward ([`Reducer`]); after the update the buffers (batch-norm running
-/// statistics) are broadcast from rank 0, as PyTorch DDP does. Validation is shared out too:
-/// each rank evaluates its rows of every validation batch and the sums are added up. With `sync_bn`, every
-/// [`BatchNorm`] on this thread normalises with the global batch's statistics; otherwise each
-/// rank uses its own rows' statistics (PyTorch DDP's default).
-pub fn data_parallel<D: Data + 'static>(
-    learner: &mut Learner<D>,
-    group: Rc<ProcessGroup>,
-    sync_bn: bool,
-) -> Result<()> {
-    if let Device::Cuda(gpu) = learner.vs.device() {
-        group.use_nccl(gpu)?;
-    }
-    let mut named: Vec<(String, Tensor)> = learner.vs.variables().into_iter().collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    let all: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
-    let (params, buffers): (Vec<Tensor>, Vec<Tensor>) = all
-        .iter()
-        .map(Tensor::shallow_clone)
-        .partition(Tensor::requires_grad);
-    group
-        .broadcast(&all, 0)
-        .context("making the initial weights equal on all ranks")?;
-    sync_batch_norm(sync_bn.then(|| group.clone()));
-
-    let reducer = Rc::new(Reducer::new(group.clone(), &params)?);
-    let (g, r) = (group.clone(), reducer.clone());
-    learner.set_loss_sync(Box::new(move |loss, items| {
+impl Strategy for Ddp {
+    fn reduce_loss(&mut self, loss: f64, items: usize) -> Result<(f64, usize)> {
         let t = Tensor::from_slice(&[loss * items as f64, items as f64]);
-        g.all_reduce_scaled(std::slice::from_ref(&t), 1.0)?;
+        self.group
+            .all_reduce_scaled(std::slice::from_ref(&t), 1.0)?;
         let sums: Vec<f64> = Vec::try_from(&t.to_kind(Kind::Double))?;
         if sums[1] <= 0.0 {
             bail!("the global batch is empty");
         }
-        r.prepare(items as f64 / sums[1])?;
+        self.reducer.prepare(items as f64 / sums[1])?;
         Ok((sums[0] / sums[1], sums[1] as usize))
-    }));
-    let (g, shard) = (
-        group.clone(),
-        Shard {
-            rank: group.rank(),
-            world: group.world_size(),
-        },
-    );
-    learner.set_valid_split(
-        shard,
-        Box::new(move |sums| {
-            let t = Tensor::from_slice(sums);
-            g.all_reduce_scaled(std::slice::from_ref(&t), 1.0)?;
-            sums.copy_from_slice(&Vec::<f64>::try_from(&t)?);
-            Ok(())
-        }),
-    );
-    learner.set_grad_sync(Box::new(move |params, grads| {
-        reducer.finish(params, grads)?;
-        if !buffers.is_empty() {
-            group.broadcast(&buffers, 0)?;
+    }
+
+    fn sync_grads(&mut self, params: &[Tensor], grads: &mut [Tensor]) -> Result<()> {
+        // Every rank all-reduces every trained parameter, used here or not.
+        for (g, p) in grads.iter_mut().zip(params) {
+            if !g.defined() {
+                *g = p.zeros_like();
+            }
+        }
+        self.reducer.finish(params, grads)?;
+        if !self.buffers.is_empty() {
+            self.group.broadcast(&self.buffers, 0)?;
         }
         Ok(())
-    }));
-    Ok(())
+    }
+
+    fn valid_shard(&self) -> Option<Shard> {
+        Some(Shard {
+            rank: self.group.rank(),
+            world: self.group.world_size(),
+        })
+    }
+
+    fn reduce_sums(&mut self, sums: &mut [f64]) -> Result<()> {
+        let t = Tensor::from_slice(sums);
+        self.group
+            .all_reduce_scaled(std::slice::from_ref(&t), 1.0)?;
+        sums.copy_from_slice(&Vec::<f64>::try_from(&t)?);
+        Ok(())
+    }
+
+    fn is_lead(&self) -> bool {
+        self.group.rank() == 0
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shards_partition_every_batch_in_order_with_sizes_within_one() {
-        for world in 1..5 {
-            for n in world..40 {
-                let ranges: Vec<Range<usize>> = (0..world)
-                    .map(|rank| Shard { rank, world }.range(n))
-                    .collect();
-                assert_eq!(ranges[0].start, 0);
-                assert_eq!(ranges[world - 1].end, n);
-                for pair in ranges.windows(2) {
-                    assert_eq!(pair[0].end, pair[1].start, "n {n}, world {world}");
-                }
-                let (min, max) = (
-                    ranges.iter().map(|r| r.len()).min().unwrap(),
-                    ranges.iter().map(|r| r.len()).max().unwrap(),
-                );
-                assert!(min >= 1 && max - min <= 1, "n {n}, world {world}");
-            }
-        }
-    }
-
-    #[test]
-    fn a_shard_keeps_its_rows_and_refuses_an_empty_share() {
-        let batch = || Batch {
-            inputs: Tensor::arange(5, (Kind::Float, Device::Cpu)).view([5, 1]),
-            targets: Tensor::arange(5, (Kind::Int64, Device::Cpu)),
-        };
-        let second = Shard { rank: 1, world: 2 }.batch(batch()).unwrap();
-        assert_eq!(Vec::<i64>::try_from(&second.targets).unwrap(), [2, 3, 4]);
-        let err = Shard { rank: 0, world: 6 }.batch(batch()).unwrap_err();
-        assert!(
-            err.to_string().contains("cannot give each of 6 ranks"),
-            "{err}"
-        );
-    }
 
     #[test]
     fn each_rank_on_a_machine_gets_its_own_gpu() {

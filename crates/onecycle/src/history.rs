@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::callback::{Callback, EpochInfo, Flow, StepInfo};
+use crate::learner::{Callback, Ctx, EpochInfo, Flow, StepInfo};
 
 pub const STEPS_HEADER: &str = "epoch,step,lr,momentum,loss,smooth_loss";
 /// The extra last column of `steps.csv` in fp16 runs: 1 where the loss scaler skipped the step.
@@ -126,8 +126,9 @@ fn keep_rows(path: &Path, keep: impl Fn(&[&str]) -> bool) -> Result<()> {
     crate::checkpoint::write_atomic(path, out.as_bytes())
 }
 
-impl Callback for RunLog {
-    fn after_step(&mut self, s: &StepInfo) -> Result<Flow> {
+impl RunLog {
+    /// Appends a step's row to `steps.csv`.
+    pub fn record_step(&mut self, s: &StepInfo) -> Result<()> {
         write!(
             self.steps,
             "{},{},{:?},{:?},{:?},{:?}",
@@ -138,10 +139,12 @@ impl Callback for RunLog {
             write!(self.steps, ",{}", u8::from(s.skipped)).context("writing steps.csv")?;
         }
         writeln!(self.steps).context("writing steps.csv")?;
-        Ok(Flow::Continue)
+        Ok(())
     }
 
-    fn after_epoch(&mut self, e: &EpochInfo) -> Result<Flow> {
+    /// Appends an epoch's row to `epochs.csv` (creating it with the metrics' header) and
+    /// flushes both files.
+    pub fn record_epoch(&mut self, e: &EpochInfo) -> Result<()> {
         self.steps.flush().context("writing steps.csv")?;
         let w = self.epochs_writer(e)?;
         let mut row = vec![
@@ -153,15 +156,30 @@ impl Callback for RunLog {
         row.push(format!("{:.3}", e.seconds));
         writeln!(w, "{}", row.join(",")).context("writing epochs.csv")?;
         w.flush().context("writing epochs.csv")?;
-        Ok(Flow::Continue)
+        Ok(())
     }
 
-    fn after_fit(&mut self, _stopped: Option<&str>) -> Result<()> {
+    /// Flushes both files.
+    pub fn flush(&mut self) -> Result<()> {
         self.steps.flush().context("writing steps.csv")?;
         if let Some(w) = self.epochs.as_mut() {
             w.flush().context("writing epochs.csv")?;
         }
         Ok(())
+    }
+}
+
+impl Callback for RunLog {
+    fn after_step(&mut self, _ctx: &mut Ctx, s: &StepInfo) -> Result<Flow> {
+        self.record_step(s).map(|()| Flow::Continue)
+    }
+
+    fn after_epoch(&mut self, _ctx: &mut Ctx, e: &EpochInfo) -> Result<Flow> {
+        self.record_epoch(e).map(|()| Flow::Continue)
+    }
+
+    fn after_fit(&mut self, _ctx: &mut Ctx, _stopped: Option<&str>) -> Result<()> {
+        self.flush()
     }
 }
 

@@ -2,7 +2,7 @@
 //! 1cycle policy with cyclical momentum, and the plots that make those decisions visible.
 pub mod amp;
 pub mod bench;
-pub mod callback;
+pub mod callbacks;
 pub mod checkpoint;
 pub mod data;
 pub mod device;
@@ -17,5 +17,6 @@ pub mod optim;
 pub mod plot;
 pub mod progress;
 pub mod report;
+pub mod strategy;
 
 pub use schedule;

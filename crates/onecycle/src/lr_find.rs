@@ -1,6 +1,6 @@
 //! The LR range test (fastai's `lr_find`, the seed's `lr_find2` with per-step validation) and
 //! weight-decay tuning with range tests. The model, optimizer state and batch-norm statistics are
-//! restored exactly afterwards; the sweep never touches the Learner's divergence guard or callbacks.
+//! restored exactly afterwards; the sweep runs the normal loop with only its own callback.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -8,11 +8,13 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use schedule::{
-    Curve, Rule, Schedule, SmoothLoss, SuggestError, Suggestion, Sweep, SweepKind, SweepParams,
+    Curve, Divergence, Diverging, Rule, SmoothLoss, SuggestError, Suggestion, Sweep, SweepKind,
+    SweepParams,
 };
 
+use crate::checkpoint::Position;
 use crate::data::{Batch, Batches, Data};
-use crate::learner::Learner;
+use crate::learner::{Callback, Ctx, Flow, Learner, Plan, StepInfo};
 
 /// Settings of one range test; the defaults are fastai's (`1e-7` to `10` over 100 iterations).
 #[derive(Debug, Clone, PartialEq)]
@@ -45,53 +47,6 @@ impl Default for LrFindOptions {
             momentum: None,
             val_each_step: false,
         }
-    }
-}
-
-/// fastai's divergence stop: a non-finite loss, or a smoothed loss above `factor` × the best
-/// smoothed loss, where the best is tracked from iteration `warmup + 1` on (so the noisy first
-/// iterations can neither set nor trip it).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StopRule {
-    pub factor: f64,
-    pub warmup: usize,
-    best: f64,
-    seen: usize,
-}
-
-impl Default for StopRule {
-    /// 4× the best, after the first 10 iterations.
-    fn default() -> Self {
-        StopRule::new(4.0, 10)
-    }
-}
-
-impl StopRule {
-    pub fn new(factor: f64, warmup: usize) -> StopRule {
-        StopRule {
-            factor,
-            warmup,
-            best: f64::INFINITY,
-            seen: 0,
-        }
-    }
-
-    /// Judges one iteration's raw and smoothed loss; `Some(reason)` means stop after it.
-    pub fn check(&mut self, lr: f64, loss: f64, smooth: f64) -> Option<String> {
-        self.seen += 1;
-        if !loss.is_finite() || !smooth.is_finite() {
-            return Some(format!("the loss is {loss} at lr {lr:.3e}"));
-        }
-        if self.seen > self.warmup {
-            if smooth > self.factor * self.best {
-                return Some(format!(
-                    "the smoothed loss {smooth:.4} exceeds {}× its best {:.4} at lr {lr:.3e}",
-                    self.factor, self.best
-                ));
-            }
-            self.best = self.best.min(smooth);
-        }
-        None
     }
 }
 
@@ -361,8 +316,9 @@ pub fn choose_wd(runs: &[LrFind]) -> Result<WdChoice> {
 }
 
 impl<D: Data> Learner<D> {
-    /// Runs a range test (see [`LrFindOptions`]) and puts the model, optimizer state and
-    /// batch-norm statistics back exactly as they were.
+    /// Runs a range test (see [`LrFindOptions`]): the normal training loop over the sweep's
+    /// LRs with only a [`RangeTest`] callback, cycling the training data; then puts the model,
+    /// optimizer state, batch-norm statistics and loss statistics back exactly as they were.
     pub fn lr_find(&mut self, options: &LrFindOptions) -> Result<LrFind> {
         if options.num_it == 0 {
             bail!("num_it must be at least 1, got 0");
@@ -370,36 +326,40 @@ impl<D: Data> Learner<D> {
         if let Some(wd) = options.wd.filter(|w| !(w.is_finite() && *w >= 0.0)) {
             bail!("wd must be a finite number ≥ 0, got {wd}");
         }
-        let sweep = Sweep::new(
-            &SweepParams {
-                start_lr: options.start_lr,
-                end_lr: options.end_lr,
-                kind: options.kind,
-                momentum: options.momentum,
-            },
-            options.num_it,
-        )
-        .context("the range test's parameters")?;
-        if options.val_each_step && self.data.valid_batches() == 0 {
+        let params = SweepParams {
+            start_lr: options.start_lr,
+            end_lr: options.end_lr,
+            kind: options.kind,
+            momentum: options.momentum,
+        };
+        let sweep = Sweep::new(&params, options.num_it).context("the range test's parameters")?;
+        let batches = self.data().train_batches();
+        if batches == 0 {
+            bail!("the training data has no batches");
+        }
+        if options.val_each_step && self.data().valid_batches() == 0 {
             bail!("per-step validation needs validation data, and there is none");
         }
-        let snapshot = self.snapshot();
-        let saved = self.config().clone();
-        let wd = options.wd.unwrap_or(saved.wd);
-        self.config_mut().wd = wd;
+        let plan = Plan {
+            epochs: options.num_it.div_ceil(batches),
+            batches,
+            schedule: Box::new(sweep),
+            start: Position::default(),
+            validate: false,
+        };
+        let wd = options.wd.unwrap_or(self.config().wd);
+        let mut test = RangeTest::new(options);
         let began = Instant::now();
-        let result = self.sweep(&sweep, options);
-        self.config_mut().clone_from(&saved);
-        self.restore(&snapshot)
-            .context("restoring the model after the range test")?;
-        let (rows, metric_names, stopped) = result?;
+        let result = self.with_fit_state(wd, |learner| learner.run(&plan, &mut [&mut test]));
+        let seconds = began.elapsed().as_secs_f64();
+        result?;
         Ok(LrFind {
-            rows,
-            metric_names,
+            rows: test.rows,
+            metric_names: test.metric_names,
             options: options.clone(),
             wd,
-            stopped,
-            seconds: began.elapsed().as_secs_f64(),
+            stopped: test.stopped,
+            seconds,
         })
     }
 
@@ -415,81 +375,94 @@ impl<D: Data> Learner<D> {
             })
             .collect()
     }
+}
 
-    #[allow(clippy::type_complexity)]
-    fn sweep(
-        &mut self,
-        sweep: &Sweep,
-        options: &LrFindOptions,
-    ) -> Result<(Vec<LrFindRow>, Vec<String>, Option<String>)> {
-        let momentum = options.momentum.unwrap_or(self.config().momentum);
-        let mut train = TrainCycle::default();
-        let mut valid: Option<Batches> = None;
-        let (mut smooth, mut val_smooth) = (SmoothLoss::default(), SmoothLoss::default());
-        let mut stop = StopRule::default();
-        let mut rows = Vec::with_capacity(options.num_it);
-        let mut names = Vec::new();
-        for i in 0..options.num_it {
-            let lr = sweep.at(i)?.lr;
-            let batch = train.next(&self.data)?;
-            let targets = batch.targets.to_device(self.vs.device());
-            let loss = self
-                .train_step(batch.inputs, &targets, lr, momentum)
-                .with_context(|| format!("range-test step {i} at lr {lr:.3e}"))?;
-            let smooth_loss = smooth.push(loss);
-            let mut row = LrFindRow {
-                lr,
-                loss,
-                smooth_loss,
-                val_loss: None,
-                val_smooth_loss: None,
-                metrics: Vec::new(),
-            };
-            if options.val_each_step {
-                let batch = next_valid(&self.data, &mut valid)?;
-                let (val_loss, metrics) = self.eval_batch(batch)?;
-                row.val_loss = Some(val_loss);
-                row.val_smooth_loss = Some(val_smooth.push(val_loss));
-                names = metrics.iter().map(|(n, _)| n.clone()).collect();
-                row.metrics = metrics.into_iter().map(|(_, v)| v).collect();
-            }
-            rows.push(row);
-            if options.stop_div {
-                if let Some(why) = stop.check(lr, loss, smooth_loss) {
-                    return Ok((rows, names, Some(why)));
-                }
-            }
+/// The range test as a callback: records every iteration (and with per-step validation the
+/// next validation batch's loss and metrics), stops when the loss diverges or the sweep ends.
+struct RangeTest {
+    num_it: usize,
+    stop_div: bool,
+    val_each_step: bool,
+    rule: Divergence,
+    val_smooth: SmoothLoss,
+    valid: Option<Batches>,
+    rows: Vec<LrFindRow>,
+    metric_names: Vec<String>,
+    stopped: Option<String>,
+}
+
+impl RangeTest {
+    fn new(options: &LrFindOptions) -> RangeTest {
+        RangeTest {
+            num_it: options.num_it,
+            stop_div: options.stop_div,
+            val_each_step: options.val_each_step,
+            rule: Divergence::range_test(),
+            val_smooth: SmoothLoss::default(),
+            valid: None,
+            rows: Vec::with_capacity(options.num_it),
+            metric_names: Vec::new(),
+            stopped: None,
         }
-        Ok((rows, names, None))
+    }
+
+    /// Evaluates the next validation batch (starting over at the end of the set) into `row`.
+    fn validate_next(&mut self, ctx: &mut Ctx, row: &mut LrFindRow) -> Result<()> {
+        let batch = next_valid(ctx.data(), &mut self.valid)?;
+        let (val_loss, metrics) = ctx.eval_batch(batch)?;
+        row.val_loss = Some(val_loss);
+        row.val_smooth_loss = Some(self.val_smooth.push(val_loss));
+        self.metric_names = metrics.iter().map(|(n, _)| n.clone()).collect();
+        row.metrics = metrics.into_iter().map(|(_, v)| v).collect();
+        Ok(())
     }
 }
 
-/// Training batches across epochs 0, 1, 2, …, each epoch in the order the data gives it.
-#[derive(Default)]
-struct TrainCycle {
-    epoch: usize,
-    batches: Option<Batches>,
+impl Callback for RangeTest {
+    fn after_step(&mut self, ctx: &mut Ctx, s: &StepInfo) -> Result<Flow> {
+        let mut row = LrFindRow {
+            lr: s.lr,
+            loss: s.loss,
+            smooth_loss: s.smooth_loss,
+            val_loss: None,
+            val_smooth_loss: None,
+            metrics: Vec::new(),
+        };
+        if self.val_each_step {
+            self.validate_next(ctx, &mut row)?;
+        }
+        self.rows.push(row);
+        let count = self.rows.len() as u64;
+        if self.stop_div {
+            if let Some(verdict) = self.rule.check(count, s.loss, s.smooth_loss) {
+                let why = why_stopped(s.lr, verdict);
+                self.stopped = Some(why.clone());
+                return Ok(Flow::Stop(why));
+            }
+        }
+        if self.rows.len() == self.num_it {
+            return Ok(Flow::Stop("the sweep is complete".into()));
+        }
+        Ok(Flow::Continue)
+    }
 }
 
-impl TrainCycle {
-    fn next<D: Data>(&mut self, data: &D) -> Result<Batch> {
-        for _ in 0..2 {
-            if self.batches.is_none() {
-                self.batches = Some(data.train_epoch(self.epoch, 0)?);
-            }
-            if let Some(b) = self.batches.as_mut().and_then(Iterator::next) {
-                return b
-                    .with_context(|| format!("loading a training batch of epoch {}", self.epoch));
-            }
-            self.batches = None;
-            self.epoch += 1;
-        }
-        bail!("the training data has no batches")
+/// Why a range test stopped at `lr`, in words.
+pub fn why_stopped(lr: f64, verdict: Diverging) -> String {
+    match verdict {
+        Diverging::NotFinite { loss } => format!("the loss is {loss} at lr {lr:.3e}"),
+        Diverging::Exploded {
+            smooth,
+            best,
+            factor,
+        } => format!(
+            "the smoothed loss {smooth:.4} exceeds {factor}× its best {best:.4} at lr {lr:.3e}"
+        ),
     }
 }
 
 /// The next validation batch, starting over at the end of the set.
-fn next_valid<D: Data>(data: &D, valid: &mut Option<Batches>) -> Result<Batch> {
+fn next_valid(data: &dyn Data, valid: &mut Option<Batches>) -> Result<Batch> {
     for _ in 0..2 {
         if valid.is_none() {
             *valid = Some(data.valid()?);

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::callback::{Callback, EpochInfo, Flow, StepInfo};
+use crate::learner::{Callback, Ctx, EpochInfo, Flow, StepInfo};
 
 pub struct Progress {
     bars: Option<(MultiProgress, ProgressBar, ProgressBar)>,
@@ -37,7 +37,7 @@ pub fn epoch_line(e: &EpochInfo) -> String {
 }
 
 impl Callback for Progress {
-    fn before_fit(&mut self, epochs: usize, batches: usize) -> Result<()> {
+    fn before_fit(&mut self, _ctx: &mut Ctx, epochs: usize, batches: usize) -> Result<()> {
         if self.quiet || !std::io::stderr().is_terminal() {
             return Ok(());
         }
@@ -60,7 +60,7 @@ impl Callback for Progress {
         Ok(())
     }
 
-    fn before_epoch(&mut self, epoch: usize) -> Result<()> {
+    fn before_epoch(&mut self, _ctx: &mut Ctx, epoch: usize) -> Result<()> {
         if let Some((_, epoch_bar, batch_bar)) = &self.bars {
             epoch_bar.set_position(epoch as u64);
             batch_bar.reset();
@@ -68,7 +68,7 @@ impl Callback for Progress {
         Ok(())
     }
 
-    fn after_step(&mut self, s: &StepInfo) -> Result<Flow> {
+    fn after_step(&mut self, _ctx: &mut Ctx, s: &StepInfo) -> Result<Flow> {
         if let Some((_, _, batch_bar)) = &self.bars {
             batch_bar.set_position(s.batch as u64 + 1);
             batch_bar.set_message(format!("loss {:.4} lr {:.2e}", s.smooth_loss, s.lr));
@@ -76,7 +76,7 @@ impl Callback for Progress {
         Ok(Flow::Continue)
     }
 
-    fn after_epoch(&mut self, e: &EpochInfo) -> Result<Flow> {
+    fn after_epoch(&mut self, _ctx: &mut Ctx, e: &EpochInfo) -> Result<Flow> {
         let line = epoch_line(e);
         match &self.bars {
             Some((multi, epoch_bar, _)) => {
@@ -89,7 +89,7 @@ impl Callback for Progress {
         Ok(Flow::Continue)
     }
 
-    fn after_fit(&mut self, _stopped: Option<&str>) -> Result<()> {
+    fn after_fit(&mut self, _ctx: &mut Ctx, _stopped: Option<&str>) -> Result<()> {
         if let Some((multi, epoch_bar, batch_bar)) = self.bars.take() {
             batch_bar.finish_and_clear();
             epoch_bar.finish_and_clear();

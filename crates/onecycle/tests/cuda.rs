@@ -93,7 +93,7 @@ fn training_on_the_gpu_in_every_precision() {
         );
         let acc = summary.final_metric("accuracy").unwrap();
         assert!(acc > 0.9, "{precision}: accuracy {acc}");
-        for (name, v) in l.vs.variables() {
+        for (name, v) in l.var_store().variables() {
             assert_eq!(v.device(), gpu, "{precision}: {name}");
             assert_eq!(v.kind(), Kind::Float, "{precision}: {name}");
         }
@@ -129,11 +129,12 @@ fn training_on_the_gpu_in_every_precision() {
     let mut plain = small_cnn_on(gpu, Precision::Fp32);
     plain.fit(2, &policy).unwrap();
     let mut parallel = small_cnn_on(gpu, Precision::Fp32);
-    dist::data_parallel(&mut parallel, group, true).unwrap();
+    let ddp = dist::Ddp::new(group, parallel.var_store(), true).unwrap();
+    parallel.set_strategy(ddp);
     parallel.fit(2, &policy).unwrap();
     dist::sync_batch_norm(None);
     let weights = |l: &Learner<TensorData>| {
-        let mut vars: Vec<(String, Tensor)> = l.vs.variables().into_iter().collect();
+        let mut vars: Vec<(String, Tensor)> = l.var_store().variables().into_iter().collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         let flat: Vec<Tensor> = vars.iter().map(|(_, t)| t.flatten(0, -1)).collect();
         Tensor::cat(&flat, 0).to_device(Device::Cpu)

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use onecycle::amp::Precision;
 use onecycle::data::TensorData;
-use onecycle::dist::{self, DistOptions, ProcessGroup, Shard, Sharded};
+use onecycle::data::{Shard, Sharded};
+use onecycle::dist::{self, Ddp, DistOptions, ProcessGroup};
 use onecycle::learner::{mse, Learner, TrainConfig};
 use onecycle::lr_find::LrFindOptions;
+use onecycle::strategy::Strategy;
 use schedule::{ConstantParams, Policy};
 use tch::{nn, Device, Kind, Tensor};
 
@@ -68,7 +70,11 @@ fn learner(shard: Shard, seed: i64, batch_norm: bool) -> Learner<Sharded<TensorD
         momentum: 0.9,
         ..TrainConfig::default()
     };
-    Learner::new(vs, Box::new(net), data, mse(), 1, |_| 0, config).unwrap()
+    Learner::builder(vs, net, data)
+        .loss(mse())
+        .config(config)
+        .build()
+        .unwrap()
 }
 
 /// What a worker process does, chosen by `ONECYCLE_DIST_TEST` (`fit`, `lr_find` or `forever`);
@@ -93,14 +99,16 @@ fn work(role: &str, out: &Path) -> Result<()> {
             group.set_bucket_bytes(bytes.parse()?);
         }
         let group = Rc::new(group);
-        dist::data_parallel(&mut learner, group, model == "sync-bn")?;
+        let ddp = Ddp::new(group, learner.var_store(), model == "sync-bn")?;
+        learner.set_strategy(ddp);
     }
     let constant = |lr| Policy::Constant(ConstantParams { lr, momentum: None });
     let numbers: Vec<f64> = match role {
         "fit" => {
             // The weights, then each epoch's validation loss (every rank validates its share).
             let summary = learner.fit(3, &constant(0.05))?;
-            let mut vars: Vec<(String, Tensor)> = learner.vs.variables().into_iter().collect();
+            let mut vars: Vec<(String, Tensor)> =
+                learner.var_store().variables().into_iter().collect();
             vars.sort_by(|a, b| a.0.cmp(&b.0));
             let flat: Vec<Tensor> = vars.iter().map(|(_, t)| t.flatten(0, -1)).collect();
             let mut numbers = Vec::try_from(&Tensor::cat(&flat, 0).to_kind(Kind::Double))?;
@@ -248,7 +256,7 @@ fn two_ranks_with_half_batches_reach_the_weights_of_one_process_with_the_whole_b
     assert!(diff <= 1e-5 * scale.max(1.0), "small buckets: {diff}");
     // The comparison can fail: training moved the weights far more than the tolerance.
     let start = learner(Shard { rank: 0, world: 1 }, 1, false);
-    let mut vars: Vec<(String, Tensor)> = start.vs.variables().into_iter().collect();
+    let mut vars: Vec<(String, Tensor)> = start.var_store().variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     let flat: Vec<Tensor> = vars.iter().map(|(_, t)| t.flatten(0, -1)).collect();
     let initial: Vec<f64> = Vec::try_from(&Tensor::cat(&flat, 0).to_kind(Kind::Double)).unwrap();
@@ -357,17 +365,29 @@ fn validation_under_a_split_evaluates_only_this_ranks_rows_and_reports_the_total
         Default::default(),
     ));
     let mut learner = common::classifier(vs, net, common::quadrants(0), Precision::Fp32);
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    let record = seen.clone();
-    learner.set_valid_split(
-        Shard { rank: 1, world: 3 },
-        Box::new(move |sums| {
-            *record.borrow_mut() = sums.to_vec();
-            // As if the other ranks had the same sums.
+    /// Rank 1 of 3, as if the other ranks had the same validation sums; records this rank's.
+    struct ThreeRanks(Rc<RefCell<Vec<f64>>>);
+    impl Strategy for ThreeRanks {
+        fn reduce_loss(&mut self, loss: f64, items: usize) -> Result<(f64, usize)> {
+            Ok((loss, items))
+        }
+        fn sync_grads(&mut self, _: &[Tensor], _: &mut [Tensor]) -> Result<()> {
+            Ok(())
+        }
+        fn valid_shard(&self) -> Option<Shard> {
+            Some(Shard { rank: 1, world: 3 })
+        }
+        fn reduce_sums(&mut self, sums: &mut [f64]) -> Result<()> {
+            *self.0.borrow_mut() = sums.to_vec();
             sums.iter_mut().for_each(|s| *s *= 3.0);
             Ok(())
-        }),
-    );
+        }
+        fn is_lead(&self) -> bool {
+            false
+        }
+    }
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    learner.set_strategy(ThreeRanks(seen.clone()));
     let (loss, metrics) = learner.validate().unwrap();
     let sums = seen.borrow().clone();
     // Loss × items, items, then accuracy's hits and items.

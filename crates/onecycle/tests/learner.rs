@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use onecycle::callback::{Callback, EpochInfo, Flow};
+use onecycle::callbacks::{Callback, Checkpointer, Ctx, EpochInfo, Flow};
 use onecycle::data::TensorData;
 use onecycle::history::RunLog;
 use onecycle::learner::{mse, Diverged, Learner, Lrs, TrainConfig};
@@ -50,7 +50,12 @@ fn learner(config: TrainConfig) -> Learner<TensorData> {
         .add_fn(|x| x.relu())
         .add(nn::linear(&head / "fc", 16, 1, Default::default()));
     let group_of = |name: &str| usize::from(name.starts_with("head"));
-    Learner::new(vs, Box::new(net), data, mse(), 2, group_of, config).unwrap()
+    Learner::builder(vs, net, data)
+        .loss(mse())
+        .groups(2, group_of)
+        .config(config)
+        .build()
+        .unwrap()
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -68,11 +73,12 @@ fn one_cycle() -> Policy {
 }
 
 fn weights(l: &Learner<TensorData>) -> Vec<(String, Vec<f32>)> {
-    let mut v: Vec<(String, Vec<f32>)> =
-        l.vs.variables()
-            .into_iter()
-            .map(|(k, t)| (k, Vec::<f32>::try_from(&t.flatten(0, -1)).unwrap()))
-            .collect();
+    let mut v: Vec<(String, Vec<f32>)> = l
+        .var_store()
+        .variables()
+        .into_iter()
+        .map(|(k, t)| (k, Vec::<f32>::try_from(&t.flatten(0, -1)).unwrap()))
+        .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
@@ -188,7 +194,11 @@ fn a_frozen_group_does_not_move_and_slices_spread_the_lr_over_groups() {
 
 struct StopAfterSteps(usize);
 impl Callback for StopAfterSteps {
-    fn after_step(&mut self, s: &onecycle::callback::StepInfo) -> anyhow::Result<Flow> {
+    fn after_step(
+        &mut self,
+        _ctx: &mut Ctx,
+        s: &onecycle::callbacks::StepInfo,
+    ) -> anyhow::Result<Flow> {
         Ok(if s.step + 1 >= self.0 {
             Flow::Stop("enough".into())
         } else {
@@ -200,7 +210,7 @@ impl Callback for StopAfterSteps {
 /// Simulates a crash: stops the run at the end of epoch `n` (after its checkpoint is written).
 struct CrashAfterEpoch(usize);
 impl Callback for CrashAfterEpoch {
-    fn after_epoch(&mut self, e: &EpochInfo) -> anyhow::Result<Flow> {
+    fn after_epoch(&mut self, _ctx: &mut Ctx, e: &EpochInfo) -> anyhow::Result<Flow> {
         Ok(if e.epoch + 1 == self.0 {
             Flow::Stop("crash".into())
         } else {
@@ -232,14 +242,14 @@ fn a_resumed_run_equals_the_uninterrupted_run_bit_for_bit() {
         let whole_dir = temp_dir("whole");
         let mut whole = learner(config.clone());
         whole.add_callback(Box::new(RunLog::create(&whole_dir).unwrap()));
-        whole.checkpoint_to(&whole_dir);
+        whole.add_callback(Box::new(Checkpointer::new(&whole_dir)));
         whole.fit(5, &one_cycle()).unwrap();
 
         let dir = temp_dir("resumed");
         let mut first = learner(config.clone());
         first.add_callback(Box::new(RunLog::create(&dir).unwrap()));
         first.add_callback(Box::new(CrashAfterEpoch(2)));
-        first.checkpoint_to(&dir);
+        first.add_callback(Box::new(Checkpointer::new(&dir)));
         let s = first.fit(5, &one_cycle()).unwrap();
         assert_eq!(s.stopped.as_deref(), Some("crash"));
         drop(first);
@@ -252,7 +262,7 @@ fn a_resumed_run_equals_the_uninterrupted_run_bit_for_bit() {
             .unwrap();
         assert_eq!((at.epoch, at.batch, at.step), (2, 0, 16));
         resumed.add_callback(Box::new(RunLog::resume(&dir, at.step, at.epoch).unwrap()));
-        resumed.checkpoint_to(&dir);
+        resumed.add_callback(Box::new(Checkpointer::new(&dir)));
         resumed.fit_from(5, &one_cycle(), at).unwrap();
 
         assert_eq!(
@@ -304,7 +314,7 @@ fn divergence_stops_with_the_step_and_lr_and_rolls_back_to_the_epoch_start() {
 fn truncated_or_foreign_checkpoints_are_refused_with_a_clear_error() {
     let dir = temp_dir("corrupt");
     let mut l = learner(TrainConfig::default());
-    l.checkpoint_to(&dir);
+    l.add_callback(Box::new(Checkpointer::new(&dir)));
     l.fit(1, &one_cycle()).unwrap();
     let path = dir.join("checkpoints/last.safetensors");
     let bytes = std::fs::read(&path).unwrap();
@@ -365,16 +375,11 @@ fn a_module_that_is_not_sequential_works_too() {
             self.0.forward(xs)
         }
     }
-    let mut l = Learner::new(
-        vs,
-        Box::new(Wrap(lin)),
-        regression(3),
-        mse(),
-        1,
-        |_| 0,
-        TrainConfig::default(),
-    )
-    .unwrap();
+    let mut l = Learner::builder(vs, Wrap(lin), regression(3))
+        .loss(mse())
+        .config(TrainConfig::default())
+        .build()
+        .unwrap();
     let (before, _) = l.validate().unwrap();
     l.fit(3, &one_cycle()).unwrap();
     let (after, _) = l.validate().unwrap();
@@ -384,7 +389,11 @@ fn a_module_that_is_not_sequential_works_too() {
 /// Records the LR of every step.
 struct LrTrace(std::rc::Rc<std::cell::RefCell<Vec<f64>>>);
 impl Callback for LrTrace {
-    fn after_step(&mut self, s: &onecycle::callback::StepInfo) -> anyhow::Result<Flow> {
+    fn after_step(
+        &mut self,
+        _ctx: &mut Ctx,
+        s: &onecycle::callbacks::StepInfo,
+    ) -> anyhow::Result<Flow> {
         self.0.borrow_mut().push(s.lr);
         Ok(Flow::Continue)
     }
@@ -418,18 +427,58 @@ fn a_failing_forward_pass_is_an_error_naming_libtorch_s_reason() {
     // The model expects 5 features; the data has 8.
     let vs = nn::VarStore::new(Device::Cpu);
     let net = nn::seq_t().add(nn::linear(vs.root() / "fc", 5, 1, Default::default()));
-    let mut l = Learner::new(
-        vs,
-        Box::new(net),
-        regression(0),
-        mse(),
-        1,
-        |_| 0,
-        TrainConfig::default(),
-    )
-    .unwrap();
+    let mut l = Learner::builder(vs, net, regression(0))
+        .loss(mse())
+        .config(TrainConfig::default())
+        .build()
+        .unwrap();
     let err = l.fit(1, &one_cycle()).unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains("the forward pass failed"), "{msg}");
     assert!(msg.contains("shapes cannot be multiplied"), "{msg}");
+}
+
+/// Copies the files and folders of `from` into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+/// `tests/fixtures/run-0.1` was written by the Learner before its redesign (0.1.0 at 79b5b5f):
+/// the model and data of `learner()`, wd 1e-3, 1cycle over 4 epochs, stopped after epoch 2. It
+/// resumes today and ends with the weights and history of an uninterrupted run of today's code,
+/// whose first two epochs equal the old rows.
+#[test]
+fn a_run_folder_written_before_the_redesign_resumes_exactly() {
+    let config = TrainConfig {
+        wd: 1e-3,
+        ..TrainConfig::default()
+    };
+    let whole_dir = temp_dir("fixture-whole");
+    let mut whole = learner(config.clone());
+    whole.add_callback(Box::new(RunLog::create(&whole_dir).unwrap()));
+    whole.fit(4, &one_cycle()).unwrap();
+
+    let dir = temp_dir("fixture-resumed");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/run-0.1"),
+        &dir,
+    );
+    let mut resumed = learner(config);
+    let at = resumed
+        .load_checkpoint(&dir.join("checkpoints/last.safetensors"))
+        .unwrap();
+    assert_eq!((at.epoch, at.batch, at.step), (2, 0, 16));
+    resumed.add_callback(Box::new(RunLog::resume(&dir, at.step, at.epoch).unwrap()));
+    resumed.fit_from(4, &one_cycle(), at).unwrap();
+    assert_eq!(weights(&resumed), weights(&whole));
+    assert_eq!(run_dir_files(&dir), run_dir_files(&whole_dir));
 }

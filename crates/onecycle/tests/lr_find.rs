@@ -11,11 +11,12 @@ use std::rc::Rc;
 
 use onecycle::data::{Batches, Data, TensorData};
 use onecycle::learner::{Learner, TrainConfig};
-use onecycle::lr_find::{choose_wd, LrFind, LrFindOptions, LrFindRow, StopRule};
+use onecycle::lr_find::{choose_wd, why_stopped, LrFind, LrFindOptions, LrFindRow};
 use onecycle::optim::OptKind;
 use onecycle::plot::{self, LrFindChart, WdChart};
 use schedule::{
-    Curve, OneCycleParams, Policy, Rule, Schedule, SmoothLoss, Sweep, SweepKind, SweepParams,
+    Curve, Divergence, OneCycleParams, Policy, Rule, Schedule, SmoothLoss, Sweep, SweepKind,
+    SweepParams,
 };
 use tch::Tensor;
 
@@ -37,11 +38,12 @@ fn state(l: &Learner<impl Data>) -> Vec<(String, Vec<u8>)> {
             .flat_map(|v| v.to_le_bytes())
             .collect::<Vec<u8>>()
     };
-    let mut out: Vec<(String, Vec<u8>)> =
-        l.vs.variables()
-            .iter()
-            .map(|(k, t)| (format!("model.{k}"), bytes(t)))
-            .collect();
+    let mut out: Vec<(String, Vec<u8>)> = l
+        .var_store()
+        .variables()
+        .iter()
+        .map(|(k, t)| (format!("model.{k}"), bytes(t)))
+        .collect();
     out.extend(
         l.optimizer()
             .state_tensors()
@@ -123,16 +125,11 @@ fn the_sweep_applies_the_schedule_s_lrs_and_cycles_the_data_across_epochs() {
         let p = vs.root();
         let net = tch::nn::linear(&p / "fc", 8, 1, Default::default());
         drop(base);
-        Learner::new(
-            vs,
-            Box::new(net),
-            data,
-            onecycle::learner::mse(),
-            1,
-            |_| 0,
-            TrainConfig::default(),
-        )
-        .unwrap()
+        Learner::builder(vs, net, data)
+            .loss(onecycle::learner::mse())
+            .config(TrainConfig::default())
+            .build()
+            .unwrap()
     };
     l.lr_find(&sweep_only(SweepKind::Exponential, 40)).unwrap();
     assert_eq!(*epochs.borrow(), vec![(0, 0), (1, 0), (2, 0)]);
@@ -150,23 +147,24 @@ fn smoothed_losses_are_the_debiased_ema_of_the_raw_losses() {
 
 #[test]
 fn the_stop_rule_waits_ten_iterations_then_stops_at_four_times_the_best() {
-    let mut rule = StopRule::default();
+    let mut rule = Divergence::range_test();
     // A 5× jump during the first 10 iterations is ignored, and does not set the best.
     for (i, s) in [1.0, 1.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]
         .iter()
         .enumerate()
     {
-        assert_eq!(rule.check(1e-3, *s, *s), None, "iteration {i}");
+        assert_eq!(rule.check(i as u64 + 1, *s, *s), None, "iteration {i}");
     }
-    assert_eq!(rule.check(1e-3, 2.0, 2.0), None); // best 2 from here
-    assert_eq!(rule.check(1e-3, 8.0, 8.0), None); // exactly 4×: not above
-    let why = rule.check(0.5, 8.1, 8.1).unwrap();
+    assert_eq!(rule.check(11, 2.0, 2.0), None); // best 2 from here
+    assert_eq!(rule.check(12, 8.0, 8.0), None); // exactly 4×: not above
+    let why = why_stopped(0.5, rule.check(13, 8.1, 8.1).unwrap());
     assert!(why.contains("exceeds 4× its best 2.0000"), "{why}");
     // A non-finite loss stops at once, even in the first iterations.
-    let mut rule = StopRule::default();
-    assert!(rule.check(1e-3, f64::NAN, 1.0).unwrap().contains("NaN"));
-    let mut rule = StopRule::default();
-    assert!(rule.check(1e-3, 1.0, f64::INFINITY).is_some());
+    let mut rule = Divergence::range_test();
+    let why = why_stopped(1e-3, rule.check(1, f64::NAN, 1.0).unwrap());
+    assert!(why.contains("NaN"), "{why}");
+    let mut rule = Divergence::range_test();
+    assert!(rule.check(1, 1.0, f64::INFINITY).is_some());
 }
 
 #[test]
@@ -183,11 +181,10 @@ fn a_diverging_sweep_stops_early_and_a_disabled_stop_runs_every_iteration() {
     assert!(found.rows.len() < 100, "{} rows", found.rows.len());
     let last = found.rows.last().unwrap();
     // The row that tripped the rule is recorded; no earlier row would have.
-    let mut rule = StopRule::default();
-    let first_stop = found
-        .rows
-        .iter()
-        .position(|r| rule.check(r.lr, r.loss, r.smooth_loss).is_some());
+    let mut rule = Divergence::range_test();
+    let first_stop = (1..)
+        .zip(&found.rows)
+        .position(|(n, r)| rule.check(n, r.loss, r.smooth_loss).is_some());
     assert_eq!(first_stop, Some(found.rows.len() - 1), "{why}");
     assert!(
         !last.loss.is_finite()
@@ -255,7 +252,7 @@ fn per_step_validation_records_the_next_validation_batch_cyclically_with_metrics
         let _lock = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
         tasks::char_learner(0, TrainConfig::default())
     };
-    let nv = l.data.valid_batches();
+    let nv = l.data().valid_batches();
     assert!(nv >= 2);
     let (full_loss, full_metrics) = l.validate().unwrap();
     let found = l
@@ -280,8 +277,8 @@ fn per_step_validation_records_the_next_validation_batch_cyclically_with_metrics
     }
     // All but possibly the last batch are full: compare the mean over the first nv − 1 batches
     // weighted like the full pass only when sizes are equal; here check loosely and exactly.
-    let rows = l.data.valid.as_ref().unwrap().0.size()[0] as usize;
-    let bs = l.data.batch_size;
+    let rows = l.data().valid.as_ref().unwrap().0.size()[0] as usize;
+    let bs = l.data().batch_size;
     let weights: Vec<f64> = (0..nv)
         .map(|b| (rows - b * bs).min(bs) as f64 / rows as f64)
         .collect();

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 mod common;
 use common::{classifier, quadrants};
 use onecycle::amp::{Autocast, GradScaler, Precision, ScalerConfig};
+use onecycle::checkpoint::Position;
 use onecycle::data::TensorData;
 use onecycle::history::RunLog;
-use onecycle::learner::{Learner, Position};
+use onecycle::learner::Learner;
 use schedule::{ConstantParams, OneCycleParams, Policy};
 use tch::{nn, nn::Module, Device, Kind, Tensor};
 
@@ -122,7 +123,7 @@ fn bf16_training_of_a_small_cnn_converges_with_fp32_master_weights() {
     );
     let acc = summary.final_metric("accuracy").unwrap();
     assert!(acc > 0.9, "validation accuracy {acc}");
-    for (name, v) in l.vs.variables() {
+    for (name, v) in l.var_store().variables() {
         assert_eq!(v.kind(), Kind::Float, "{name} stays fp32");
     }
 }
@@ -219,7 +220,7 @@ fn fp16_training_skips_overflowing_steps_records_them_and_still_learns() {
     )
     .unwrap();
     l.add_callback(Box::new(RunLog::create_with(&dir, true).unwrap()));
-    let fc_weight = |l: &Learner<TensorData>| l.vs.variables()["fc.weight"].copy();
+    let fc_weight = |l: &Learner<TensorData>| l.var_store().variables()["fc.weight"].copy();
     let before = fc_weight(&l);
     let policy = Policy::Constant(ConstantParams {
         lr: 0.02,

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use onecycle::amp::Precision;
-use onecycle::callback::{Callback, EpochInfo, StepInfo};
+use onecycle::callbacks::{EpochInfo, StepInfo};
 use onecycle::data::TensorData;
 use onecycle::history::{History, RunLog};
 use onecycle::learner::Learner;
@@ -224,7 +224,7 @@ fn logged_run(dir: &Path, steps: &[usize], seconds: &[f64], acc: &[f64]) {
     for e in 0..steps.len() {
         for b in 0..steps[e] {
             let loss = 2.0 / (1.0 + step as f64);
-            log.after_step(&StepInfo {
+            log.record_step(&StepInfo {
                 epoch: e,
                 epochs: steps.len(),
                 batch: b,
@@ -240,7 +240,7 @@ fn logged_run(dir: &Path, steps: &[usize], seconds: &[f64], acc: &[f64]) {
             .unwrap();
             step += 1;
         }
-        log.after_epoch(&EpochInfo {
+        log.record_epoch(&EpochInfo {
             epoch: e,
             epochs: steps.len(),
             train_loss: 1.0,
@@ -251,7 +251,7 @@ fn logged_run(dir: &Path, steps: &[usize], seconds: &[f64], acc: &[f64]) {
         })
         .unwrap();
     }
-    log.after_fit(None).unwrap();
+    log.flush().unwrap();
 }
 
 #[test]

@@ -7,6 +7,7 @@
 mod anneal;
 mod clr_beta;
 mod cyclic;
+mod divergence;
 mod one_cycle;
 mod policy;
 mod simple;
@@ -17,6 +18,7 @@ mod validate;
 pub use anneal::{anneal_cos, anneal_linear, fastai_cos, Anneal};
 pub use clr_beta::{ClrBeta, ClrBetaParams};
 pub use cyclic::{Cyclic, CyclicMode, CyclicParams};
+pub use divergence::{Divergence, Diverging};
 pub use one_cycle::{Convention, MomsSetting, OneCycle, OneCycleParams};
 pub use policy::Policy;
 pub use simple::{

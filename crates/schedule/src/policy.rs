@@ -44,6 +44,42 @@ impl Policy {
         })
     }
 
+    /// The same policy with lengths given in epochs (`milestones`, `cycle_len`, the cyclic
+    /// step sizes) turned into steps of `batches_per_epoch` each; other policies are unchanged.
+    pub fn epochs_to_steps(&self, batches_per_epoch: usize) -> Policy {
+        let nb = batches_per_epoch;
+        let mut policy = self.clone();
+        match &mut policy {
+            Policy::Steps(p) => p.milestones.iter_mut().for_each(|m| *m *= nb),
+            Policy::Sgdr(p) => p.cycle_len *= nb,
+            Policy::Cyclic(p) => {
+                p.step_size_up *= nb;
+                if let Some(down) = p.step_size_down.as_mut() {
+                    *down *= nb;
+                }
+            }
+            _ => {}
+        }
+        policy
+    }
+
+    /// The same policy with its peak (or only) learning rate set to `lr`, e.g. the LR a range
+    /// test chose; `None` for the range-test sweep, which has no such LR.
+    pub fn with_max_lr(&self, lr: f64) -> Option<Policy> {
+        let mut policy = self.clone();
+        match &mut policy {
+            Policy::OneCycle(p) => p.max_lr = lr,
+            Policy::ClrBeta(p) => p.max_lr = lr,
+            Policy::Cyclic(p) => p.max_lr = lr,
+            Policy::Sgdr(p) => p.max_lr = lr,
+            Policy::FlatCos(p) => p.lr = lr,
+            Policy::Steps(p) => p.lr = lr,
+            Policy::Constant(p) => p.lr = lr,
+            Policy::Sweep(_) => return None,
+        }
+        Some(policy)
+    }
+
     /// The policy's name as written in config files (`one-cycle`, `clr-beta`, …).
     pub fn name(&self) -> &'static str {
         match self {

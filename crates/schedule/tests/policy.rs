@@ -162,3 +162,52 @@ fn every_policy_round_trips_through_toml() {
         assert!(p.build(100).is_ok(), "{text}");
     }
 }
+
+#[test]
+fn epoch_lengths_become_step_lengths_and_other_policies_are_unchanged() {
+    let steps = Policy::Steps(StepsParams {
+        lr: 0.1,
+        milestones: vec![2, 5],
+        gamma: Some(0.1),
+        momentum: None,
+    });
+    match steps.epochs_to_steps(10) {
+        Policy::Steps(p) => assert_eq!(p.milestones, [20, 50]),
+        other => panic!("{other:?}"),
+    }
+    let sgdr = Policy::Sgdr(SgdrParams {
+        max_lr: 0.1,
+        cycle_len: 3,
+        ..Default::default()
+    });
+    match sgdr.epochs_to_steps(7) {
+        Policy::Sgdr(p) => assert_eq!(p.cycle_len, 21),
+        other => panic!("{other:?}"),
+    }
+    let one = Policy::OneCycle(OneCycleParams::default());
+    assert_eq!(one.epochs_to_steps(7), one);
+}
+
+#[test]
+fn the_peak_lr_is_set_on_every_policy_but_the_sweep() {
+    let one = Policy::OneCycle(OneCycleParams::default());
+    match one.with_max_lr(0.3) {
+        Some(Policy::OneCycle(p)) => assert_eq!(p.max_lr, 0.3),
+        other => panic!("{other:?}"),
+    }
+    let constant = Policy::Constant(ConstantParams {
+        lr: 0.1,
+        momentum: None,
+    });
+    match constant.with_max_lr(0.3) {
+        Some(Policy::Constant(p)) => assert_eq!(p.lr, 0.3),
+        other => panic!("{other:?}"),
+    }
+    let sweep = Policy::Sweep(SweepParams {
+        start_lr: 1e-7,
+        end_lr: 10.0,
+        kind: SweepKind::Exponential,
+        momentum: None,
+    });
+    assert_eq!(sweep.with_max_lr(0.3), None);
+}

@@ -1,15 +1,17 @@
 //! The library from Rust on a model you define: a small CNN written with tch's `nn`, trained with
-//! the 1cycle policy on the embedded CIFAR-10 sample, with history written to a run folder.
+//! the 1cycle policy at the LR a range test suggests, on the embedded CIFAR-10 sample, with
+//! history written to a run folder.
 //!
 //! scripts/cargo run --release -p vision --example custom_model [-- EPOCHS]
 
 use anyhow::Result;
 use onecycle::history::RunLog;
 use onecycle::learner::{cross_entropy, Learner, TrainConfig};
+use onecycle::lr_find::LrFindOptions;
 use onecycle::metrics::accuracy;
 use onecycle::optim::WdMode;
 use onecycle::progress::Progress;
-use schedule::OneCycleParams;
+use schedule::{OneCycleParams, Rule};
 use tch::{nn, nn::ModuleT, Device, Tensor};
 use vision::train::{DataOptions, ImageData};
 
@@ -81,25 +83,24 @@ fn main() -> Result<()> {
         wd_mode: WdMode::Decoupled,
         ..TrainConfig::default()
     };
-    let group_of = |name: &str| usize::from(name.starts_with("head"));
-    let mut learn = Learner::new(
-        vs,
-        Box::new(net),
-        data,
-        cross_entropy(0.0),
-        2,
-        group_of,
-        config,
-    )?;
-    learn.add_metric(Box::new(accuracy()));
-    learn.add_callback(Box::new(Progress::new(false)));
     let run_dir = std::path::Path::new("runs/custom-model");
-    learn.add_callback(Box::new(RunLog::create(run_dir)?));
+    let mut learn = Learner::builder(vs, net, data)
+        .loss(cross_entropy(0.0))
+        .groups(2, |name| usize::from(name.starts_with("head")))
+        .config(config)
+        .metric(accuracy())
+        .callback(Progress::new(false))
+        .callback(RunLog::create(run_dir)?)
+        .build()?;
 
+    // The range test picks the peak LR (and puts the weights back), then one cycle at it.
+    let found = learn.lr_find(&LrFindOptions::default())?;
+    let max_lr = found.suggest(Rule::Valley).map_or(0.05, |s| s.lr);
+    println!("range test: valley suggests max_lr {max_lr:.3e}");
     let summary = learn.fit_one_cycle(
         epochs,
         OneCycleParams {
-            max_lr: 0.05,
+            max_lr,
             ..Default::default()
         },
     )?;

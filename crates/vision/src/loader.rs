@@ -15,7 +15,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use onecycle::dist::Shard;
+use onecycle::data::Shard;
 use tch::Tensor;
 
 use crate::augment::{Augment, AugmentError, FolderCrop, Normalize, Transform};

@@ -9,11 +9,14 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use onecycle::amp::Precision;
+use onecycle::callbacks::Checkpointer;
+use onecycle::checkpoint::Position;
+use onecycle::data::Shard;
 use onecycle::data::{Batch, Batches, Data};
 use onecycle::device::DeviceSpec;
-use onecycle::dist::{self, ProcessGroup, Shard};
+use onecycle::dist::{self, Ddp, ProcessGroup};
 use onecycle::history::RunLog;
-use onecycle::learner::{cross_entropy, FitSummary, Learner, Position, TrainConfig};
+use onecycle::learner::{cross_entropy, FitSummary, Learner, TrainConfig};
 use onecycle::metrics::accuracy;
 use onecycle::optim::{OptKind, WdMode};
 use onecycle::progress::Progress;
@@ -337,20 +340,7 @@ impl FitConfig {
     /// The schedule over steps: epoch counts in `milestones`, `cycle_len` and step sizes become
     /// step counts.
     pub fn schedule_in_steps(&self, batches_per_epoch: usize) -> Policy {
-        let nb = batches_per_epoch;
-        let mut policy = self.schedule.clone();
-        match &mut policy {
-            Policy::Steps(p) => p.milestones.iter_mut().for_each(|m| *m *= nb),
-            Policy::Sgdr(p) => p.cycle_len *= nb,
-            Policy::Cyclic(p) => {
-                p.step_size_up *= nb;
-                if let Some(down) = p.step_size_down.as_mut() {
-                    *down *= nb;
-                }
-            }
-            _ => {}
-        }
-        policy
+        self.schedule.epochs_to_steps(batches_per_epoch)
     }
 
     fn train_config(&self) -> TrainConfig {
@@ -542,17 +532,14 @@ pub fn model_learner<D: Data>(
     if device != Device::Cpu {
         vs.set_device(device);
     }
-    let mut learner = Learner::new(
-        vs,
-        Box::new(model),
-        data,
-        cross_entropy(config.label_smoothing),
-        models::group_count(name),
-        move |var| models::group_of(name, var),
-        config.train_config(),
-    )?;
-    learner.set_precision(config.precision)?;
-    Ok(learner)
+    Learner::builder(vs, model, data)
+        .loss(cross_entropy(config.label_smoothing))
+        .groups(models::group_count(name), move |var| {
+            models::group_of(name, var)
+        })
+        .config(config.train_config())
+        .precision(config.precision)
+        .build()
 }
 
 /// Trains `config` into `run_dir` (created; `config.toml` written first).
@@ -568,7 +555,7 @@ fn fit_learner(
     quiet: bool,
 ) -> Result<FitReport> {
     // Refuse a bad schedule before the run folder exists.
-    let nb = learner.data.train_batches();
+    let nb = learner.data().train_batches();
     config
         .schedule_in_steps(nb)
         .build(config.epochs * nb)
@@ -577,6 +564,7 @@ fn fit_learner(
     let toml = toml::to_string(config).context("writing config.toml")?;
     onecycle::checkpoint::write_atomic(&run_dir.join("config.toml"), toml.as_bytes())?;
     let fp16 = config.precision == Precision::Fp16;
+    learner.add_callback(Box::new(Checkpointer::new(run_dir)));
     learner.add_callback(Box::new(RunLog::create_with(run_dir, fp16)?));
     run(learner, config, run_dir, Position::default(), quiet)
 }
@@ -586,6 +574,7 @@ pub fn resume(run_dir: &Path, quiet: bool) -> Result<FitReport> {
     let config = read_config(&run_dir.join("config.toml"))?;
     let mut learner = learner(&config)?;
     let at = learner.load_checkpoint(&run_dir.join("checkpoints").join("last.safetensors"))?;
+    learner.add_callback(Box::new(Checkpointer::new(run_dir)));
     learner.add_callback(Box::new(RunLog::resume(run_dir, at.step, at.epoch)?));
     run(learner, &config, run_dir, at, quiet)
 }
@@ -610,8 +599,7 @@ fn run(
     quiet: bool,
 ) -> Result<FitReport> {
     learner.add_callback(Box::new(Progress::new(quiet)));
-    learner.checkpoint_to(run_dir);
-    let policy = config.schedule_in_steps(learner.data.train_batches());
+    let policy = config.schedule_in_steps(learner.data().train_batches());
     let summary: FitSummary = learner.fit_from(config.epochs, &policy, at)?;
     use onecycle::plot::RunChart;
     onecycle::plot::run_charts(run_dir, "png", &[RunChart::Schedule, RunChart::Training])
@@ -704,7 +692,7 @@ pub fn data_parallel(
     group: Rc<ProcessGroup>,
 ) -> Result<()> {
     let world = group.world_size();
-    let items = learner.data.train.items();
+    let items = learner.data().train.items();
     let last = items % config.batch;
     if config.batch < world || (last != 0 && last < world) {
         bail!(
@@ -713,11 +701,13 @@ pub fn data_parallel(
             if config.batch < world { config.batch } else { last }
         );
     }
-    learner.data.set_shard(Shard {
+    learner.data_mut().set_shard(Shard {
         rank: group.rank(),
         world,
     });
-    dist::data_parallel(learner, group, config.sync_bn)
+    let ddp = Ddp::new(group, learner.var_store(), config.sync_bn)?;
+    learner.set_strategy(ddp);
+    Ok(())
 }
 
 /// `config` as this rank of `group` trains it: on GPUs, each rank on its own
@@ -743,7 +733,7 @@ pub fn fit_parallel(
     if group.rank() == 0 {
         return fit_learner(learner, config, run_dir, quiet).map(Some);
     }
-    let policy = config.schedule_in_steps(learner.data.train_batches());
+    let policy = config.schedule_in_steps(learner.data().train_batches());
     learner.fit_from(config.epochs, &policy, Position::default())?;
     Ok(None)
 }
@@ -760,10 +750,11 @@ pub fn resume_parallel(
     let at = learner.load_checkpoint(&run_dir.join("checkpoints").join("last.safetensors"))?;
     data_parallel(&mut learner, &config, group.clone())?;
     if group.rank() == 0 {
+        learner.add_callback(Box::new(Checkpointer::new(run_dir)));
         learner.add_callback(Box::new(RunLog::resume(run_dir, at.step, at.epoch)?));
         return run(learner, &config, run_dir, at, quiet).map(Some);
     }
-    let policy = config.schedule_in_steps(learner.data.train_batches());
+    let policy = config.schedule_in_steps(learner.data().train_batches());
     learner.fit_from(config.epochs, &policy, at)?;
     Ok(None)
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use image::{Rgb, RgbImage};
-use onecycle::callback::{Callback, EpochInfo, Flow};
+use onecycle::callbacks::{Callback, Checkpointer, Ctx, EpochInfo, Flow};
 use onecycle::data::Data;
 use schedule::{OneCycleParams, Policy};
 use tch::Tensor;
@@ -99,7 +99,7 @@ fn size_phases_split_the_epochs_and_name_the_field_at_fault() {
 fn progressive_resizing_trains_each_phase_at_its_size_and_validates_at_the_last() {
     let c = resizing();
     let l = learner(&c).unwrap();
-    let data = &l.data;
+    let data = l.data();
     assert_eq!(train_shape(data, 0), [16, 3, 16, 16]);
     assert_eq!(
         train_shape(data, 1),
@@ -127,15 +127,15 @@ fn progressive_resizing_trains_each_phase_at_its_size_and_validates_at_the_last(
     let mut c = resizing();
     c.sizes = vec![16, 24];
     let l = learner(&c).unwrap();
-    assert_eq!(train_shape(&l.data, 2), [16, 3, 24, 24]);
-    assert_eq!(valid_shape(&l.data), [16, 3, 24, 24]);
+    assert_eq!(train_shape(l.data(), 2), [16, 3, 24, 24]);
+    assert_eq!(valid_shape(l.data()), [16, 3, 24, 24]);
 }
 
 /// Stops a fit at the end of its first epoch, like a crash right after the checkpoint.
 struct StopAfterFirstEpoch;
 
 impl Callback for StopAfterFirstEpoch {
-    fn after_epoch(&mut self, _: &EpochInfo) -> anyhow::Result<Flow> {
+    fn after_epoch(&mut self, _ctx: &mut Ctx, _: &EpochInfo) -> anyhow::Result<Flow> {
         Ok(Flow::Stop("interrupted".into()))
     }
 }
@@ -147,11 +147,11 @@ fn resuming_into_the_next_size_phase_gives_the_uninterrupted_weights() {
     c.size_fractions = vec![];
     let tmp = tempfile::tempdir().unwrap();
     let mut whole = learner(&c).unwrap();
-    let policy = c.schedule_in_steps(whole.data.train_batches());
+    let policy = c.schedule_in_steps(whole.data().train_batches());
     whole.fit(2, &policy).unwrap();
 
     let mut first = learner(&c).unwrap();
-    first.checkpoint_to(tmp.path());
+    first.add_callback(Box::new(Checkpointer::new(tmp.path())));
     first.add_callback(Box::new(StopAfterFirstEpoch));
     let summary = first.fit(2, &policy).unwrap();
     assert_eq!(summary.stopped.as_deref(), Some("interrupted"));
@@ -295,17 +295,17 @@ fn the_imagenet_preset_trains_resnet50_on_an_image_folder_with_progressive_resiz
     c.validate().unwrap();
 
     let l = learner(&c).unwrap();
-    assert_eq!(l.data.train_batches(), 6, "24 images in batches of 4");
+    assert_eq!(l.data().train_batches(), 6, "24 images in batches of 4");
     for (epoch, side) in [(0, 32), (1, 48), (2, 64)] {
         assert_eq!(
-            train_shape(&l.data, epoch),
+            train_shape(l.data(), epoch),
             [4, 3, side, side],
             "epoch {epoch}"
         );
     }
-    assert_eq!(valid_shape(&l.data), [4, 3, 64, 64]);
+    assert_eq!(valid_shape(l.data()), [4, 3, 64, 64]);
     // ImageNet normalisation: values around 0, beyond [0, 1].
-    let batch = l.data.valid().unwrap().next().unwrap().unwrap().inputs;
+    let batch = l.data().valid().unwrap().next().unwrap().unwrap().inputs;
     assert!(batch.min().double_value(&[]) < -0.5);
     drop(l);
 

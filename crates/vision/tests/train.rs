@@ -24,7 +24,7 @@ fn one_cycle_training_on_the_embedded_sample_lowers_the_validation_loss() {
     let config = quick();
     let mut l = learner(&config).unwrap();
     let (before, _) = l.validate().unwrap();
-    let policy = config.schedule_in_steps(l.data.train_batches());
+    let policy = config.schedule_in_steps(l.data().train_batches());
     let summary = l.fit(3, &policy).unwrap();
     let after = summary.epochs.last().unwrap().valid_loss;
     assert!(after < before - 0.1, "validation loss {before} → {after}");
@@ -38,7 +38,7 @@ fn one_cycle_training_on_the_embedded_sample_lowers_the_validation_loss() {
 fn tta_blends_plain_and_flipped_predictions_by_beta() {
     let config = quick();
     let mut l = learner(&config).unwrap();
-    let policy = config.schedule_in_steps(l.data.train_batches());
+    let policy = config.schedule_in_steps(l.data().train_batches());
     l.fit(1, &policy).unwrap();
     let (_, metrics) = l.validate().unwrap();
     let plain = metrics.iter().find(|m| m.0 == "accuracy").unwrap().1;
@@ -96,4 +96,26 @@ fn a_config_survives_a_toml_round_trip() {
     assert_eq!(back, c);
     let err = toml::from_str::<FitConfig>(&text.replace("epochs", "epoks")).unwrap_err();
     assert!(err.to_string().contains("epoks"), "{err}");
+}
+
+/// `tests/fixtures/fit-0.1` holds the small files of a `fit` run folder written before the core
+/// redesign (0.1.0 at 79b5b5f): its `config.toml` still reads, means the same run, and writes
+/// back key for key, so `--resume` and `--config` keep working on old folders.
+#[test]
+fn a_config_written_before_the_redesign_reads_and_writes_back_unchanged() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fit-0.1/config.toml");
+    let config = vision::train::read_config(&path).unwrap();
+    let mut expected = FitConfig::new(Policy::OneCycle(OneCycleParams {
+        max_lr: 0.4,
+        ..Default::default()
+    }));
+    expected.model = ModelName::SmallCnn;
+    expected.epochs = 2;
+    expected.batch = 32;
+    expected.limit_train = Some(128);
+    expected.limit_valid = Some(64);
+    assert_eq!(config, expected);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(toml::to_string(&config).unwrap(), text);
 }

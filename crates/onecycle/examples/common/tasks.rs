@@ -43,7 +43,11 @@ pub fn tabular_learner(seed: i64, config: TrainConfig) -> Learner<TensorData> {
         .add(nn::linear(&p / "fc2", 64, 64, Default::default()))
         .add_fn(|x| x.relu())
         .add(nn::linear(&p / "out", 64, 1, Default::default()));
-    Learner::new(vs, Box::new(net), data, mse(), 1, |_| 0, config).expect("a valid model")
+    Learner::builder(vs, net, data)
+        .loss(mse())
+        .config(config)
+        .build()
+        .expect("a valid model")
 }
 
 /// The characters of `text` in sorted order, and `text` as indices into them.
@@ -133,16 +137,11 @@ pub fn char_learner(seed: i64, config: TrainConfig) -> Learner<TensorData> {
     tch::manual_seed(seed);
     let vs = nn::VarStore::new(Device::Cpu);
     let net = CharLm::new(&vs.root(), vocab as i64, 24, 96);
-    let mut learner = Learner::new(
-        vs,
-        Box::new(net),
-        data,
-        sequence_cross_entropy(),
-        1,
-        |_| 0,
-        config,
-    )
-    .expect("a valid model");
+    let mut learner = Learner::builder(vs, net, data)
+        .loss(sequence_cross_entropy())
+        .config(config)
+        .build()
+        .expect("a valid model");
     learner.add_metric(Box::new(accuracy()));
     learner
 }

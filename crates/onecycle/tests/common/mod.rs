@@ -41,16 +41,11 @@ pub fn classifier(
     data: TensorData,
     precision: Precision,
 ) -> Learner<TensorData> {
-    let mut l = Learner::new(
-        vs,
-        Box::new(net),
-        data,
-        cross_entropy(0.0),
-        1,
-        |_| 0,
-        TrainConfig::default(),
-    )
-    .unwrap();
+    let mut l = Learner::builder(vs, net, data)
+        .loss(cross_entropy(0.0))
+        .config(TrainConfig::default())
+        .build()
+        .unwrap();
     l.add_metric(Box::new(accuracy()));
     l.set_precision(precision).unwrap();
     l

@@ -1,0 +1,254 @@
+//! The training loop, a ladder of short steps: fit → epoch → batch → validate, each announcing
+//! its events to the callbacks. Everything optional (history, progress, checkpoints, the
+//! divergence guard, the range test) is a callback around it.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use schedule::{Policy, Schedule};
+
+use super::events::{Callback, Ctx, EpochInfo, Flow, StepInfo};
+use super::Learner;
+use crate::checkpoint::Position;
+use crate::data::{Batch, Data};
+use crate::device;
+
+/// The outcome of a fit.
+#[derive(Debug, Clone, Default)]
+pub struct FitSummary {
+    pub epochs: Vec<EpochInfo>,
+    pub steps: usize,
+    pub seconds: f64,
+    pub items: usize,
+    /// Why training stopped early, if it did.
+    pub stopped: Option<String>,
+}
+
+impl FitSummary {
+    /// Value of metric `name` after the last epoch.
+    pub fn final_metric(&self, name: &str) -> Option<f64> {
+        let last = self.epochs.last()?;
+        last.metrics
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, v)| v)
+    }
+}
+
+/// One fit: how long, at which LR and momentum, from where, and whether epochs end with a
+/// validation pass (the range test skips it).
+pub(crate) struct Plan {
+    pub epochs: usize,
+    pub batches: usize,
+    pub schedule: Box<dyn Schedule>,
+    pub start: Position,
+    pub validate: bool,
+}
+
+/// Mean of a per-item quantity over batches.
+#[derive(Default)]
+struct Mean {
+    sum: f64,
+    items: usize,
+}
+
+impl<D: Data> Learner<D> {
+    /// Trains `epochs` epochs following `policy` over all their steps.
+    pub fn fit(&mut self, epochs: usize, policy: &Policy) -> Result<FitSummary> {
+        self.fit_from(epochs, policy, Position::default())
+    }
+
+    /// Like [`Learner::fit`], starting at `start` (after restoring a checkpoint).
+    pub fn fit_from(
+        &mut self,
+        epochs: usize,
+        policy: &Policy,
+        start: Position,
+    ) -> Result<FitSummary> {
+        let batches = self.data.train_batches();
+        if batches == 0 {
+            bail!("the training data has no batches");
+        }
+        if epochs == 0 {
+            bail!("epochs must be at least 1, got 0");
+        }
+        let schedule = policy
+            .build(epochs * batches)
+            .context("the schedule's parameters")?;
+        if start.step != start.epoch * batches + start.batch {
+            bail!("resume position {start:?} does not match {batches} batches per epoch");
+        }
+        let plan = Plan {
+            epochs,
+            batches,
+            schedule,
+            start,
+            validate: true,
+        };
+        let mut callbacks = std::mem::take(&mut self.callbacks);
+        let mut each: Vec<&mut dyn Callback> = callbacks
+            .iter_mut()
+            .map(|c| &mut **c as &mut dyn Callback)
+            .collect();
+        let result = self.run(&plan, &mut each);
+        self.callbacks = callbacks;
+        result
+    }
+
+    /// Runs `plan` with `callbacks` (in place of the learner's own): `before_fit`, the epochs,
+    /// then `after_fit` whatever happened.
+    pub(crate) fn run(
+        &mut self,
+        plan: &Plan,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<FitSummary> {
+        let began = Instant::now();
+        let mut summary = FitSummary::default();
+        let mut fit = Fit {
+            plan,
+            callbacks,
+            summary: &mut summary,
+        };
+        fit.notify(self, |cb, ctx| {
+            cb.before_fit(ctx, plan.epochs, plan.batches).map(go_on)
+        })?;
+        let result = self.epochs(&mut fit);
+        fit.summary.seconds = began.elapsed().as_secs_f64();
+        let stopped = match &result {
+            Ok(()) => fit.summary.stopped.clone(),
+            Err(e) => Some(format!("{e:#}")),
+        };
+        fit.notify(self, |cb, ctx| {
+            cb.after_fit(ctx, stopped.as_deref()).map(go_on)
+        })?;
+        result.map(|()| summary)
+    }
+
+    fn epochs(&mut self, fit: &mut Fit) -> Result<()> {
+        let plan = fit.plan;
+        for epoch in plan.start.epoch..plan.epochs {
+            let skip = if epoch == plan.start.epoch {
+                plan.start.batch
+            } else {
+                0
+            };
+            if let Flow::Stop(why) = self.epoch(fit, epoch, skip)? {
+                fit.summary.stopped = Some(why);
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Trains one epoch from batch `skip`, then validates.
+    fn epoch(&mut self, fit: &mut Fit, epoch: usize, skip: usize) -> Result<Flow> {
+        let (plan, began) = (fit.plan, Instant::now());
+        fit.notify(self, |cb, ctx| cb.before_epoch(ctx, epoch).map(go_on))?;
+        let mut train_loss = Mean::default();
+        let batches = device::prefetch(self.data.train_epoch(epoch, skip)?, self.device());
+        for (i, batch) in batches.enumerate() {
+            let batch = batch.with_context(|| format!("loading training batch {}", skip + i))?;
+            let step = epoch * plan.batches + skip + i;
+            let (info, flow) = self.batch(fit, step, batch)?;
+            if let Some(info) = info {
+                train_loss.sum += info.loss * info.items as f64;
+                train_loss.items += info.items;
+                fit.summary.steps += 1;
+                fit.summary.items += info.items;
+            }
+            if flow != Flow::Continue {
+                return Ok(flow);
+            }
+        }
+        let (valid_loss, metrics) = if plan.validate {
+            self.validate()?
+        } else {
+            (f64::NAN, Vec::new())
+        };
+        let info = EpochInfo {
+            epoch,
+            epochs: plan.epochs,
+            train_loss: train_loss.sum / train_loss.items.max(1) as f64,
+            valid_loss,
+            metrics,
+            seconds: began.elapsed().as_secs_f64(),
+            steps_done: (epoch + 1) * plan.batches,
+        };
+        fit.summary.epochs.push(info.clone());
+        fit.notify(self, |cb, ctx| cb.after_epoch(ctx, &info))
+    }
+
+    /// Forward, loss, `after_loss`, the update, `after_step`. Returns the step's record (`None`
+    /// when a callback stopped training before the update) and whether to go on.
+    fn batch(
+        &mut self,
+        fit: &mut Fit,
+        step: usize,
+        batch: Batch,
+    ) -> Result<(Option<StepInfo>, Flow)> {
+        let plan = fit.plan;
+        let point = plan.schedule.at(step)?;
+        let core = &mut self.core;
+        let momentum = point.momentum.unwrap_or(core.update.config.momentum);
+        let (out, targets) = core.outputs(batch, true)?;
+        let loss = (core.loss_fn)(&out, &targets);
+        let items = targets.size().first().copied().unwrap_or(0) as usize;
+        let (loss_value, items) = core.strategy.reduce_loss(loss.double_value(&[]), items)?;
+        let mut info = StepInfo {
+            epoch: step / plan.batches,
+            epochs: plan.epochs,
+            batch: step % plan.batches,
+            batches: plan.batches,
+            step,
+            lr: point.lr,
+            momentum,
+            loss: loss_value,
+            smooth_loss: core.state.smooth.push(loss_value),
+            items,
+            skipped: false,
+        };
+        let flow = fit.notify(self, |cb, ctx| cb.after_loss(ctx, &info))?;
+        if flow != Flow::Continue {
+            return Ok((None, flow));
+        }
+        let core = &mut self.core;
+        info.skipped = core
+            .update
+            .step(&loss, point.lr, momentum, core.strategy.as_mut())?;
+        let flow = fit.notify(self, |cb, ctx| cb.after_step(ctx, &info))?;
+        Ok((Some(info), flow))
+    }
+}
+
+/// A fit in progress: its plan, its callbacks and what it has done so far.
+struct Fit<'a, 'c> {
+    plan: &'a Plan,
+    callbacks: &'a mut [&'c mut dyn Callback],
+    summary: &'a mut FitSummary,
+}
+
+impl Fit<'_, '_> {
+    /// Calls `event` on every callback in order; the first stop wins, an error ends at once.
+    fn notify<D: Data>(
+        &mut self,
+        learner: &mut Learner<D>,
+        mut event: impl FnMut(&mut dyn Callback, &mut Ctx) -> Result<Flow>,
+    ) -> Result<Flow> {
+        let mut ctx = Ctx {
+            core: &mut learner.core,
+            data: &learner.data,
+        };
+        let mut flow = Flow::Continue;
+        for cb in self.callbacks.iter_mut() {
+            let next = event(&mut **cb, &mut ctx)?;
+            if flow == Flow::Continue {
+                flow = next;
+            }
+        }
+        Ok(flow)
+    }
+}
+
+fn go_on(_: ()) -> Flow {
+    Flow::Continue
+}
