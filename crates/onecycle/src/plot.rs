@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use schedule::Point;
 
 /// The font every chart uses, embedded so that PNG text renders on machines without fonts.
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../report/assets/DejaVuSans.ttf");
 const WIDTH: u32 = 1000;
 const HEIGHT: u32 = 600;
 
