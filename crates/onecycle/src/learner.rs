@@ -346,7 +346,7 @@ impl<D: Data> Learner<D> {
 
     /// Writes `checkpoints/last.safetensors` under `run_dir` at the end of every epoch.
     pub fn checkpoint_to(&mut self, run_dir: &Path) {
-        self.checkpoint_dir = Some(run_dir.join("checkpoints"));
+        self.checkpoint_dir = Some(record::RunDir::new(run_dir).checkpoints());
     }
 
     /// Discriminative learning rates (see [`Lrs`]).
@@ -567,7 +567,7 @@ impl<D: Data> Learner<D> {
                     batch: 0,
                     step: (epoch + 1) * nb,
                 };
-                self.save_checkpoint(&dir.join("last.safetensors"), at)?;
+                self.save_checkpoint(&dir.join(record::run_dir::LAST_CHECKPOINT), at)?;
             }
             summary.epochs.push(info.clone());
             let mut flow = Flow::Continue;

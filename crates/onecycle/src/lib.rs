@@ -14,8 +14,7 @@ pub mod lr_find;
 pub mod metrics;
 pub mod ops;
 pub mod optim;
-pub mod plot;
 pub mod progress;
-pub mod report;
 
+pub use record;
 pub use schedule;

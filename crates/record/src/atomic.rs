@@ -43,7 +43,9 @@ pub fn write_via_temp(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> R
 /// `dir/name.ext` → `dir/name.partial.ext`: beside the file, with its extension kept (libraries
 /// choose the format by it).
 fn temp_path(path: &Path) -> PathBuf {
-    let stem = path.file_stem().map_or_else(Default::default, |s| s.to_os_string());
+    let stem = path
+        .file_stem()
+        .map_or_else(Default::default, |s| s.to_os_string());
     let mut name = stem;
     name.push(".partial");
     if let Some(ext) = path.extension() {

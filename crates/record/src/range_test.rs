@@ -393,4 +393,3 @@ pub fn read_range_tests(dir: &Path) -> Result<Vec<(String, LrFind)>> {
     });
     Ok(tests)
 }
-

@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use record::history::{self, EpochRow, History, StepRow};
-use record::range_test::{choose_wd, read_range_tests, StopRule};
-use record::{wd_stem, write_atomic, write_via_temp, LrFind, LrFindOptions, LrFindRow, RunDir, Summary};
+use record::range_test::{choose_wd, read_range_tests};
+use record::{
+    wd_stem, write_atomic, write_via_temp, LrFind, LrFindOptions, LrFindRow, RunDir, Summary,
+};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("record-{name}-{}", std::process::id()));
@@ -118,7 +120,10 @@ fn a_history_reads_back_as_written_with_and_without_the_skipped_column() {
         let header = text.lines().next().unwrap();
         assert_eq!(header.ends_with(",skipped"), skipped);
         // Shortest round-trip floats, seconds to the millisecond.
-        assert!(text.contains("0,0,0.1,0.95,2.0,0.3333333333333333"), "{text}");
+        assert!(
+            text.contains("0,0,0.1,0.95,2.0,0.3333333333333333"),
+            "{text}"
+        );
         let epochs = std::fs::read_to_string(dir.join("epochs.csv")).unwrap();
         assert_eq!(
             epochs,
@@ -187,7 +192,11 @@ fn a_summary_round_trips_and_old_or_partial_files_still_read() {
         ..Summary::default()
     };
     nan.write(&run.summary()).unwrap();
-    assert!(Summary::read(&run.summary()).unwrap().unwrap().accuracy.is_nan());
+    assert!(Summary::read(&run.summary())
+        .unwrap()
+        .unwrap()
+        .accuracy
+        .is_nan());
     std::fs::write(
         run.summary(),
         r#"{"images_per_sec": 1234.56, "tta_accuracy": 0.9375, "stopped": null}"#,
@@ -240,8 +249,10 @@ fn range_tests_read_back_exactly_and_sort_by_weight_decay() {
     let a = range_test(1e-2, &valley(40, 25));
     let b = range_test(1e-4, &valley(40, 30));
     let plain = range_test(1e-3, &valley(40, 20));
-    a.write_csv(&dir.join(format!("{}.csv", wd_stem(a.wd)))).unwrap();
-    b.write_csv(&dir.join(format!("{}.csv", wd_stem(b.wd)))).unwrap();
+    a.write_csv(&dir.join(format!("{}.csv", wd_stem(a.wd))))
+        .unwrap();
+    b.write_csv(&dir.join(format!("{}.csv", wd_stem(b.wd))))
+        .unwrap();
     plain.write_csv(&RunDir::new(&dir).lr_find_csv()).unwrap();
     let tests = read_range_tests(&dir).unwrap();
     let stems: Vec<&str> = tests.iter().map(|t| t.0.as_str()).collect();
@@ -256,16 +267,4 @@ fn range_tests_read_back_exactly_and_sort_by_weight_decay() {
     let choice = choose_wd(&[a, b]).unwrap();
     assert_eq!(choice.losses.len(), 2);
     assert!(choice.wd == 1e-2 || choice.wd == 1e-4);
-}
-
-#[test]
-fn the_stop_rule_moved_here_unchanged() {
-    let mut stop = StopRule::default();
-    for i in 0..10 {
-        assert!(stop.check(1e-3, 1.0, 10.0 + i as f64).is_none());
-    }
-    assert!(stop.check(1e-3, 1.0, 1.0).is_none());
-    assert!(stop.check(1e-2, 1.0, 3.9).is_none());
-    assert!(stop.check(1e-1, 1.0, 4.1).is_some());
-    assert!(StopRule::default().check(1.0, f64::NAN, 1.0).is_some());
 }

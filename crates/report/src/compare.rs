@@ -8,7 +8,9 @@ use anyhow::{bail, Context, Result};
 use record::{History, StepRow};
 use serde::Serialize;
 
-use crate::html::{best_index, escape, format_metric, format_seconds, inline_svg, lower_is_better, page, table};
+use crate::html::{
+    best_index, escape, format_metric, format_seconds, inline_svg, lower_is_better, page, table,
+};
 use crate::plot::{format_value, Legend, OverlayChart, Series};
 
 /// What a comparison shows and measures.
@@ -290,11 +292,51 @@ fn curves(runs: &[Run], metric: &str, lower: bool) -> Result<String> {
         })
     };
     let charts = [
-        chart("smoothed training loss", "iteration", "loss", &per_step(runs, |s| s.smooth_loss), false, true, Legend::UpperRight)?,
-        chart("validation loss (epoch ends)", "iteration", "loss", &at_ends(runs, valid_loss, false), true, true, Legend::UpperRight)?,
-        chart(&format!("{metric} (epoch ends)"), "iteration", metric, &at_ends(runs, metric_of, false), true, false, metric_legend)?,
-        chart(&format!("{metric} against wall time"), "seconds", metric, &at_ends(runs, metric_of, true), true, false, metric_legend)?,
-        chart("learning rate as applied", "iteration", "learning rate", &per_step(runs, |s| s.lr), false, false, Legend::UpperRight)?,
+        chart(
+            "smoothed training loss",
+            "iteration",
+            "loss",
+            &per_step(runs, |s| s.smooth_loss),
+            false,
+            true,
+            Legend::UpperRight,
+        )?,
+        chart(
+            "validation loss (epoch ends)",
+            "iteration",
+            "loss",
+            &at_ends(runs, valid_loss, false),
+            true,
+            true,
+            Legend::UpperRight,
+        )?,
+        chart(
+            &format!("{metric} (epoch ends)"),
+            "iteration",
+            metric,
+            &at_ends(runs, metric_of, false),
+            true,
+            false,
+            metric_legend,
+        )?,
+        chart(
+            &format!("{metric} against wall time"),
+            "seconds",
+            metric,
+            &at_ends(runs, metric_of, true),
+            true,
+            false,
+            metric_legend,
+        )?,
+        chart(
+            "learning rate as applied",
+            "iteration",
+            "learning rate",
+            &per_step(runs, |s| s.lr),
+            false,
+            false,
+            Legend::UpperRight,
+        )?,
     ];
     Ok(charts.concat())
 }

@@ -287,9 +287,17 @@ fn a_chart_that_cannot_be_written_leaves_the_previous_file_and_no_partial_one() 
             }
         }
         assert!(plot::save(&Broken, &path).is_err());
-        assert_eq!(std::fs::read(&path).unwrap(), before, "{ext}: the old chart is kept");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "{ext}: the old chart is kept"
+        );
     }
-    assert_eq!(files(&dir), ["schedule.png", "schedule.svg"], "no partial file");
+    assert_eq!(
+        files(&dir),
+        ["schedule.png", "schedule.svg"],
+        "no partial file"
+    );
 
     // A read-only folder: the write fails, the old chart stays.
     #[cfg(unix)]

@@ -112,10 +112,7 @@ fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
 
 /// A loss range that keeps the interesting part: from the lowest value to at most twice the
 /// median (or `first`, if higher), so that a divergence does not squash the curve.
-fn loss_span<'a>(
-    values: impl Iterator<Item = &'a (f64, f64)>,
-    first: f64,
-) -> std::ops::Range<f64> {
+fn loss_span<'a>(values: impl Iterator<Item = &'a (f64, f64)>, first: f64) -> std::ops::Range<f64> {
     let mut values: Vec<f64> = values.map(|p| p.1).filter(|v| v.is_finite()).collect();
     if values.is_empty() {
         return 0.0..1.0;

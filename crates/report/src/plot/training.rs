@@ -69,7 +69,11 @@ impl Figure for ScheduleChart<'_> {
                 .draw(),
         )?;
         let lr_style = RGBColor(31, 119, 180).stroke_width(2);
-        let lrs = self.points.iter().enumerate().map(|(i, p)| (i as f64, p.lr));
+        let lrs = self
+            .points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as f64, p.lr));
         drawing(chart.draw_series(LineSeries::new(lrs, lr_style)))?
             .label("learning rate")
             .legend(legend_line(lr_style));
@@ -148,7 +152,8 @@ impl TrainingChart<'_> {
         let raw = RGBColor(31, 119, 180).mix(0.35);
         let smooth = RGBColor(31, 119, 180).stroke_width(2);
         let valid = RGBColor(214, 39, 40);
-        let step = |f: fn(&record::StepRow) -> f64| h.steps.iter().map(move |s| (s.step as f64, f(s)));
+        let step =
+            |f: fn(&record::StepRow) -> f64| h.steps.iter().map(move |s| (s.step as f64, f(s)));
         drawing(chart.draw_series(LineSeries::new(step(|s| s.loss), raw)))?
             .label("training loss")
             .legend(legend_line(raw.into()));
