@@ -393,3 +393,40 @@ pub fn read_range_tests(dir: &Path) -> Result<Vec<(String, LrFind)>> {
     });
     Ok(tests)
 }
+
+/// The `lr` column and the smoothed (else raw) loss column of any range-test CSV: ours, a bare
+/// `lr,loss` file, or fastai's recorder export (columns in any order, cells trimmed). Lenient on
+/// purpose, for `onecycle suggest`; [`LrFind::read_csv`] reads our own files whole.
+pub fn read_lr_loss(path: &Path) -> Result<(Vec<f64>, Vec<f64>)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines
+        .next()
+        .with_context(|| format!("{} is empty", path.display()))?
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let lr = col("lr").with_context(|| format!("{} has no `lr` column", path.display()))?;
+    let loss = col("smooth_loss")
+        .or_else(|| col("loss"))
+        .with_context(|| format!("{} has no `loss` column", path.display()))?;
+    let (mut lrs, mut losses) = (Vec::new(), Vec::new());
+    for (i, line) in lines.enumerate() {
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        let cell = |c: usize| -> Result<f64> {
+            let v = cells
+                .get(c)
+                .with_context(|| format!("{} row {}: too few columns", path.display(), i + 2))?;
+            v.parse()
+                .with_context(|| format!("{} row {}: {v:?} is not a number", path.display(), i + 2))
+        };
+        lrs.push(cell(lr)?);
+        losses.push(cell(loss)?);
+    }
+    if lrs.is_empty() {
+        bail!("{} has no rows", path.display());
+    }
+    Ok((lrs, losses))
+}

@@ -89,3 +89,27 @@ fn the_weight_decay_with_the_lowest_loss_at_the_shared_high_lr_wins() {
     assert_eq!((choice.index, choice.wd), (1, 1e-3));
     assert_eq!(choice.losses[0], runs[0].rows[20].smooth_loss);
 }
+
+#[test]
+fn the_lenient_reader_takes_bare_and_reordered_columns_and_prefers_the_smoothed_loss() {
+    let dir = std::env::temp_dir().join(format!("record-lenient-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bare = dir.join("bare.csv");
+    std::fs::write(&bare, "lr,loss\n0.001,2.5\n0.01, 2.0\n").unwrap();
+    assert_eq!(
+        record::range_test::read_lr_loss(&bare).unwrap(),
+        (vec![0.001, 0.01], vec![2.5, 2.0])
+    );
+    let ours = dir.join("ours.csv");
+    std::fs::write(&ours, "smooth_loss,lr,loss\n1.5,0.001,2.5\n").unwrap();
+    assert_eq!(
+        record::range_test::read_lr_loss(&ours).unwrap(),
+        (vec![0.001], vec![1.5])
+    );
+    let none = dir.join("none.csv");
+    std::fs::write(&none, "lr,loss\n").unwrap();
+    let err = record::range_test::read_lr_loss(&none)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has no rows"), "{err}");
+}
