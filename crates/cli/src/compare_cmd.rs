@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use onecycle::report::{self, CompareOptions};
+use report::CompareOptions;
 
 /// Compare run folders: overlaid loss, metric and LR curves (aligned by iterations and wall time)
 /// and a side-by-side table, written as one self-contained HTML file; the table is printed as

@@ -158,7 +158,7 @@ pub fn run(args: FitArgs) -> Result<()> {
     let lead = group.as_ref().is_none_or(|g| g.rank() == 0);
     let report = match &args.resume {
         Some(dir) => {
-            if !dir.join("config.toml").is_file() {
+            if !record::RunDir::new(dir).config().is_file() {
                 bail!("{} is not a run folder (no config.toml)", dir.display());
             }
             match &group {

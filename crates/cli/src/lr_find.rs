@@ -5,8 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use onecycle::lr_find::{self, LrFind, LrFindOptions};
-use onecycle::plot::{self, WdChart};
+use onecycle::lr_find::{LrFind, LrFindOptions};
+use record::range_test::choose_wd;
+use record::run_dir::LR_FIND;
+use record::{wd_stem, RunDir};
+use report::lr_find::save_run;
+use report::plot::{self, WdChart};
 use schedule::{Policy, SweepKind};
 use vision::train::{self, FitConfig};
 
@@ -105,13 +109,9 @@ pub fn run(args: LrFindArgs) -> Result<()> {
         if !lead {
             return Ok(());
         }
-        lr_find::save_run(
-            &found,
-            &dir,
-            "lr_find",
-            &format!("{} range test", config.model),
-        )?;
-        print_run(&found, &dir.join("lr_find.csv"));
+        let title = format!("{} range test", config.model);
+        save_run(&found, &dir, LR_FIND, &title)?;
+        print_run(&found, &RunDir::new(&dir).lr_find_csv());
         print_report(&dir)?;
         return Ok(());
     }
@@ -120,18 +120,19 @@ pub fn run(args: LrFindArgs) -> Result<()> {
         return Ok(());
     }
     for run in &runs {
-        let stem = lr_find::wd_stem(run.wd);
+        let stem = wd_stem(run.wd);
         let title = format!("{} range test", config.model);
-        lr_find::save_run(run, &dir, &stem, &title)?;
-        print_run(run, &dir.join(format!("{stem}.csv")));
+        save_run(run, &dir, &stem, &title)?;
+        print_run(run, &RunDir::new(&dir).range_test(&stem, "csv"));
     }
-    let choice = lr_find::choose_wd(&runs);
+    let choice = choose_wd(&runs);
+    let wd_chart = RunDir::new(&dir).lr_find_wd_chart();
     let chart = WdChart {
         title: &format!("{}: range tests by weight decay", config.model),
         runs: &runs,
         choice: choice.as_ref().ok(),
     };
-    plot::save(&chart, &dir.join("lr_find_wd.png"))?;
+    plot::save(&chart, &wd_chart)?;
     match choice {
         Ok(c) => {
             let losses: Vec<String> = runs
@@ -148,13 +149,13 @@ pub fn run(args: LrFindArgs) -> Result<()> {
         }
         Err(e) => println!("weight decay: no comparison ({e:#})"),
     }
-    println!("plot: {}", dir.join("lr_find_wd.png").display());
+    println!("plot: {}", wd_chart.display());
     print_report(&dir)
 }
 
 /// Writes the folder's report.html and says where.
 fn print_report(dir: &std::path::Path) -> Result<()> {
-    let report = onecycle::report::write_run_report(dir)?;
+    let report = report::write_run_report(dir)?;
     println!("report: {}", report.display());
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use onecycle::plot::RunChart;
+use report::RunChart;
 
 /// Redraw the charts of a run folder (schedule, losses and metrics, range tests) from its CSVs.
 #[derive(Debug, Args)]
@@ -40,7 +40,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
             What::LrFind => RunChart::LrFind,
         })
         .collect();
-    for file in onecycle::plot::run_charts(&args.run_dir, ext, &which)? {
+    for file in report::run_charts(&args.run_dir, ext, &which)? {
         println!("{}", file.display());
     }
     Ok(())

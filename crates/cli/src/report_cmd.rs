@@ -14,7 +14,7 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: ReportArgs) -> Result<()> {
-    let file = onecycle::report::write_run_report(&args.run_dir)?;
+    let file = report::write_run_report(&args.run_dir)?;
     println!("{}", file.display());
     Ok(())
 }

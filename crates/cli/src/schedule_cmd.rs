@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use onecycle::plot::{self, ScheduleChart};
+use report::plot::{self, ScheduleChart};
 use schedule::Point;
 
 use crate::policy_args::{PolicyArgs, PolicyName};

@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
+use record::range_test::read_lr_loss;
 use schedule::{Curve, Rule};
 
 /// Print the LR suggestions (valley, steep, minimum, slide, min_grad) of a range-test CSV.
@@ -25,43 +26,8 @@ pub struct SuggestArgs {
     pub json: bool,
 }
 
-/// The `lr` column and the smoothed (else raw) loss column of a CSV.
-fn read_curve(path: &PathBuf) -> Result<(Vec<f64>, Vec<f64>)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<&str> = lines
-        .next()
-        .with_context(|| format!("{} is empty", path.display()))?
-        .split(',')
-        .map(str::trim)
-        .collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let lr = col("lr").with_context(|| format!("{} has no `lr` column", path.display()))?;
-    let loss = col("smooth_loss")
-        .or_else(|| col("loss"))
-        .with_context(|| format!("{} has no `loss` column", path.display()))?;
-    let (mut lrs, mut losses) = (Vec::new(), Vec::new());
-    for (i, line) in lines.enumerate() {
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        let cell = |c: usize| -> Result<f64> {
-            let v = cells
-                .get(c)
-                .with_context(|| format!("{} row {}: too few columns", path.display(), i + 2))?;
-            v.parse()
-                .with_context(|| format!("{} row {}: {v:?} is not a number", path.display(), i + 2))
-        };
-        lrs.push(cell(lr)?);
-        losses.push(cell(loss)?);
-    }
-    if lrs.is_empty() {
-        bail!("{} has no rows", path.display());
-    }
-    Ok((lrs, losses))
-}
-
 pub fn run(args: SuggestArgs) -> Result<()> {
-    let (lrs, losses) = read_curve(&args.input)?;
+    let (lrs, losses) = read_lr_loss(&args.input)?;
     let skip_start = args.skip_start.unwrap_or(lrs.len() / 10);
     let curve = Curve::new(&lrs, &losses, skip_start, args.skip_end)
         .with_context(|| format!("no suggestion from {}", args.input.display()))?;

@@ -6,7 +6,8 @@ mod tasks;
 
 use anyhow::Result;
 use onecycle::learner::TrainConfig;
-use onecycle::lr_find::{self, LrFindOptions};
+use onecycle::lr_find::LrFindOptions;
+use report::lr_find;
 use schedule::{OneCycleParams, Rule};
 
 fn main() -> Result<()> {
@@ -19,7 +20,7 @@ fn main() -> Result<()> {
         val_each_step: true,
         ..LrFindOptions::default()
     })?;
-    lr_find::save_run(&found, out, "lr_find", "tabular regression")?;
+    lr_find::save_run(&found, out, record::run_dir::LR_FIND, "tabular regression")?;
     for (rule, s) in found.suggestions() {
         match s {
             Ok(s) => println!("{rule:>8}: {:.3e}", s.lr),

@@ -1,8 +1,8 @@
 //! Checkpoints: named tensors plus a JSON header in one safetensors file, written atomically
-//! (temporary file, fsync, rename), so an interrupted write never replaces a good checkpoint.
+//! through `record` (temporary file, fsync, rename), so an interrupted write never replaces a good
+//! checkpoint.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -45,22 +45,15 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], meta: &Checkpoint) -> Res
         .map(|(k, v)| (k.as_str(), v.to_device(tch::Device::Cpu).contiguous()))
         .collect();
     named.push((META, header));
-    let tmp = path.with_extension("safetensors.partial");
-    let written = Tensor::write_safetensors(&named, &tmp)
-        .map_err(|e| anyhow!("{e}"))
-        .and_then(|()| fs::File::open(&tmp)?.sync_all().map_err(Into::into))
-        .and_then(|()| fs::rename(&tmp, path).map_err(Into::into));
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e.context(format!(
+    record::write_via_temp(path, |tmp| {
+        Tensor::write_safetensors(&named, tmp).map_err(|e| anyhow!("{e}"))
+    })
+    .with_context(|| {
+        format!(
             "writing checkpoint {} (the previous one is kept)",
             path.display()
-        )));
-    }
-    // Make the rename itself durable.
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+        )
+    })?;
     Ok(())
 }
 
@@ -109,20 +102,4 @@ mod finite_or_none {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename (for small text files).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("partial");
-    let result = (|| -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(anyhow!("writing {}: {e}", path.display()));
-    }
-    Ok(())
 }

@@ -14,9 +14,8 @@ pub mod lr_find;
 pub mod metrics;
 pub mod ops;
 pub mod optim;
-pub mod plot;
 pub mod progress;
-pub mod report;
 pub mod strategy;
 
+pub use record;
 pub use schedule;

@@ -9,6 +9,7 @@ use onecycle::data::TensorData;
 use onecycle::history::RunLog;
 use onecycle::learner::{mse, Diverged, Learner, Lrs, TrainConfig};
 use onecycle::optim::{OptKind, WdMode};
+use record::RunDir;
 use schedule::{ConstantParams, OneCycleParams, Policy};
 use tch::{nn, nn::Module, Device, Kind, Tensor};
 
@@ -91,7 +92,7 @@ fn steps_csv_records_the_schedule_s_lr_and_momentum_at_every_step() {
     let summary = l.fit(3, &one_cycle()).unwrap();
     assert_eq!(summary.steps, 24);
     let expected = one_cycle().build(24).unwrap().points();
-    let text = std::fs::read_to_string(dir.join("steps.csv")).unwrap();
+    let text = std::fs::read_to_string(RunDir::new(&dir).steps_csv()).unwrap();
     let mut rows = text.lines();
     assert_eq!(rows.next(), Some("epoch,step,lr,momentum,loss,smooth_loss"));
     let rows: Vec<Vec<f64>> = rows
@@ -105,7 +106,7 @@ fn steps_csv_records_the_schedule_s_lr_and_momentum_at_every_step() {
         assert_eq!(Some(row[3]), expected[i].momentum, "momentum at step {i}");
         assert!(row[4].is_finite() && row[5].is_finite());
     }
-    let epochs = std::fs::read_to_string(dir.join("epochs.csv")).unwrap();
+    let epochs = std::fs::read_to_string(RunDir::new(&dir).epochs_csv()).unwrap();
     assert_eq!(
         epochs.lines().next(),
         Some("epoch,train_loss,valid_loss,seconds")
@@ -220,8 +221,8 @@ impl Callback for CrashAfterEpoch {
 }
 
 fn run_dir_files(dir: &Path) -> (String, Vec<String>) {
-    let steps = std::fs::read_to_string(dir.join("steps.csv")).unwrap();
-    let epochs = std::fs::read_to_string(dir.join("epochs.csv")).unwrap();
+    let steps = std::fs::read_to_string(RunDir::new(dir).steps_csv()).unwrap();
+    let epochs = std::fs::read_to_string(RunDir::new(dir).epochs_csv()).unwrap();
     // The seconds column differs between runs; compare everything else.
     let epochs = epochs
         .lines()
@@ -258,7 +259,7 @@ fn a_resumed_run_equals_the_uninterrupted_run_bit_for_bit() {
         tch::manual_seed(99);
         let mut resumed = learner(config);
         let at = resumed
-            .load_checkpoint(&dir.join("checkpoints/last.safetensors"))
+            .load_checkpoint(&RunDir::new(&dir).checkpoint())
             .unwrap();
         assert_eq!((at.epoch, at.batch, at.step), (2, 0, 16));
         resumed.add_callback(Box::new(RunLog::resume(&dir, at.step, at.epoch).unwrap()));
@@ -316,7 +317,7 @@ fn truncated_or_foreign_checkpoints_are_refused_with_a_clear_error() {
     let mut l = learner(TrainConfig::default());
     l.add_callback(Box::new(Checkpointer::new(&dir)));
     l.fit(1, &one_cycle()).unwrap();
-    let path = dir.join("checkpoints/last.safetensors");
+    let path = RunDir::new(&dir).checkpoint();
     let bytes = std::fs::read(&path).unwrap();
 
     let truncated = dir.join("truncated.safetensors");
@@ -355,11 +356,11 @@ fn truncated_or_foreign_checkpoints_are_refused_with_a_clear_error() {
     assert!(missing.contains("does not exist"), "{missing}");
 
     // No temporary file is left beside the good checkpoint.
-    let names: Vec<String> = std::fs::read_dir(dir.join("checkpoints"))
+    let names: Vec<String> = std::fs::read_dir(RunDir::new(&dir).checkpoints())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["last.safetensors"]);
+    assert_eq!(names, [record::run_dir::LAST_CHECKPOINT]);
 }
 
 #[test]

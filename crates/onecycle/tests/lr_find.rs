@@ -11,12 +11,13 @@ use std::rc::Rc;
 
 use onecycle::data::{Batches, Data, TensorData};
 use onecycle::learner::{Learner, TrainConfig};
-use onecycle::lr_find::{choose_wd, why_stopped, LrFind, LrFindOptions, LrFindRow};
+use onecycle::lr_find::{why_stopped, LrFindOptions};
 use onecycle::optim::OptKind;
-use onecycle::plot::{self, LrFindChart, WdChart};
+use record::range_test::choose_wd;
+use record::run_dir::LR_FIND;
+use report::plot::{self, LrFindChart, WdChart};
 use schedule::{
-    Curve, Divergence, OneCycleParams, Policy, Rule, Schedule, SmoothLoss, Sweep, SweepKind,
-    SweepParams,
+    Divergence, OneCycleParams, Policy, Rule, Schedule, SmoothLoss, Sweep, SweepKind, SweepParams,
 };
 use tch::Tensor;
 
@@ -298,70 +299,6 @@ fn per_step_validation_records_the_next_validation_batch_cyclically_with_metrics
     assert_eq!(csv.lines().nth(1).unwrap().split(',').count(), 6);
 }
 
-/// A record with the given smoothed losses on an exponential grid (for rules without training).
-fn record(wd: f64, smooth: &[f64]) -> LrFind {
-    LrFind {
-        rows: smooth
-            .iter()
-            .enumerate()
-            .map(|(i, &s)| LrFindRow {
-                lr: 10f64.powf(i as f64 / 10.0 - 5.0),
-                loss: s,
-                smooth_loss: s,
-                val_loss: None,
-                val_smooth_loss: None,
-                metrics: Vec::new(),
-            })
-            .collect(),
-        metric_names: Vec::new(),
-        options: LrFindOptions {
-            num_it: smooth.len(),
-            ..LrFindOptions::default()
-        },
-        wd,
-        stopped: None,
-        seconds: 0.0,
-    }
-}
-
-#[test]
-fn suggestions_read_the_smoothed_curve_with_fastai_s_skips() {
-    let smooth: Vec<f64> = (0..40).map(|i| ((i as f64) - 25.0).powi(2) + 1.0).collect();
-    let r = record(0.0, &smooth);
-    let c = Curve::new(&r.lrs(), &smooth, 4, 5).unwrap();
-    assert_eq!(r.curve().unwrap(), c);
-    assert_eq!(r.suggest(Rule::Minimum).unwrap().mark.0, r.rows[25].lr);
-    let all = r.suggestions();
-    assert_eq!(all.len(), 5);
-    assert!(all.iter().all(|(_, s)| s.is_ok()));
-    // Too short for the skips: every rule reports why.
-    let short = record(0.0, &smooth[..6]);
-    assert!(short.suggestions().iter().all(|(_, s)| s
-        .as_ref()
-        .unwrap_err()
-        .to_string()
-        .contains("too few")));
-}
-
-#[test]
-fn the_weight_decay_with_the_lowest_loss_at_the_shared_high_lr_wins() {
-    // Minima at rows 20 (wd a), 28 (wd b), 30 (wd c): compare at row 20, where b is lowest.
-    let curve = |m: f64, depth: f64| -> Vec<f64> {
-        (0..40)
-            .map(|i| 3.0 - depth * (1.0 - ((i as f64 - m) / 20.0).powi(2)))
-            .collect()
-    };
-    let runs = [
-        record(1e-2, &curve(20.0, 1.0)),
-        record(1e-3, &curve(28.0, 1.5)),
-        record(1e-4, &curve(30.0, 1.2)),
-    ];
-    let choice = choose_wd(&runs).unwrap();
-    assert_eq!(choice.lr, runs[0].rows[20].lr);
-    assert_eq!((choice.index, choice.wd), (1, 1e-3));
-    assert_eq!(choice.losses[0], runs[0].rows[20].smooth_loss);
-}
-
 #[test]
 fn range_tests_at_several_weight_decays_start_from_the_same_weights_and_batches() {
     let mut l = tabular(TrainConfig::default());
@@ -425,9 +362,10 @@ fn the_plot_marks_suggestions_and_adds_a_panel_per_validation_series() {
         result: &found,
         suggestions: &suggestions,
     };
-    plot::save(&chart, &dir.join("lr_find.svg")).unwrap();
-    plot::save(&chart, &dir.join("lr_find.png")).unwrap();
-    let svg = std::fs::read_to_string(dir.join("lr_find.svg")).unwrap();
+    let run = record::RunDir::new(&dir);
+    plot::save(&chart, &run.range_test(LR_FIND, "svg")).unwrap();
+    plot::save(&chart, &run.lr_find_png()).unwrap();
+    let svg = std::fs::read_to_string(run.range_test(LR_FIND, "svg")).unwrap();
     for text in [
         "valley",
         "validation loss",
@@ -436,8 +374,8 @@ fn the_plot_marks_suggestions_and_adds_a_panel_per_validation_series() {
     ] {
         assert!(svg.contains(text), "{text} missing");
     }
-    found.write_csv(&dir.join("lr_find.csv")).unwrap();
-    assert!(std::fs::metadata(dir.join("lr_find.png")).unwrap().len() > 10_000);
+    found.write_csv(&run.lr_find_csv()).unwrap();
+    assert!(std::fs::metadata(run.lr_find_png()).unwrap().len() > 10_000);
 }
 
 #[test]

@@ -232,7 +232,7 @@ fn fp16_training_skips_overflowing_steps_records_them_and_still_learns() {
         Some(Kind::Half),
         "the forward pass ran in fp16"
     );
-    let text = std::fs::read_to_string(dir.join("steps.csv")).unwrap();
+    let text = std::fs::read_to_string(record::RunDir::new(&dir).steps_csv()).unwrap();
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use onecycle::history::History;
-use onecycle::report::{write_compare_report, CompareOptions, CompareTable};
+use record::{History, RunDir};
+use report::{write_compare_report, CompareOptions, CompareTable};
 use serde::{Deserialize, Serialize};
 
 use crate::train::{self, FitConfig, FitReport};
@@ -164,7 +164,7 @@ impl Experiment {
                 dir.display()
             ),
             Ok(_) => {}
-            Err(_) => onecycle::checkpoint::write_atomic(&saved, text.as_bytes())?,
+            Err(_) => record::write_atomic(&saved, text.as_bytes())?,
         }
         let mut fits = Vec::new();
         for (name, config) in &configs {
@@ -174,7 +174,10 @@ impl Experiment {
                 if let Some(r) = &fit {
                     eprintln!(
                         "{name}: {} {:.4} after {} steps, {:.0} s",
-                        self.metric, r.accuracy, r.steps, r.seconds
+                        self.metric,
+                        final_metric(&arm_dir, &self.metric),
+                        r.steps,
+                        r.seconds
                     );
                 }
             }
@@ -200,21 +203,18 @@ impl Experiment {
         let mut targets = vec![self.target];
         if let Some(b) = &self.baseline {
             let history = History::read(&dir.join(b))?;
-            let col = history
-                .metric_names
-                .iter()
-                .position(|m| *m == self.metric)
-                .with_context(|| format!("arm {b} has no {} column", self.metric))?;
-            if let Some(last) = history.epochs.last() {
-                targets.push(last.3[col]);
+            if !history.metric_names.contains(&self.metric) {
+                bail!("arm {b} has no {} column", self.metric);
             }
+            let values = history.metric(&self.metric).unwrap_or_default();
+            targets.extend(values.last());
         }
         let options = CompareOptions {
             title: format!("{}: {}", self.name, self.description),
             metric: self.metric.clone(),
             targets,
         };
-        let out = dir.join("report.html");
+        let out = RunDir::new(dir).report();
         let table = write_compare_report(&runs, &options, &out)?;
         Ok((table, out))
     }
@@ -222,7 +222,8 @@ impl Experiment {
 
 /// Fits one arm, resumes it from its checkpoint, or leaves it when all its epochs are recorded.
 fn run_arm(name: &str, config: &FitConfig, dir: &Path, quiet: bool) -> Result<Option<FitReport>> {
-    let saved = dir.join("config.toml");
+    let run = RunDir::new(dir);
+    let saved = run.config();
     if saved.exists() && train::read_config(&saved)? != *config {
         bail!(
             "{} holds a run with other settings than arm {name}; choose another --out",
@@ -234,7 +235,7 @@ fn run_arm(name: &str, config: &FitConfig, dir: &Path, quiet: bool) -> Result<Op
             eprintln!("arm {name}: {what} {}", dir.display());
         }
     };
-    let result = if !dir.join("checkpoints").join("last.safetensors").exists() {
+    let result = if !run.checkpoint().exists() {
         // New, or interrupted before its first checkpoint.
         say("training into");
         train::fit(config, dir, quiet)
@@ -245,4 +246,14 @@ fn run_arm(name: &str, config: &FitConfig, dir: &Path, quiet: bool) -> Result<Op
         train::resume(dir, quiet)
     };
     result.map(Some).with_context(|| format!("arm {name}"))
+}
+
+/// The last value of `metric` (an `epochs.csv` column, or `train_loss` / `valid_loss`) in the
+/// run folder `dir`; NaN when it has none.
+fn final_metric(dir: &Path, metric: &str) -> f64 {
+    History::read(dir)
+        .ok()
+        .and_then(|h| h.metric(metric))
+        .and_then(|v| v.last().copied())
+        .unwrap_or(f64::NAN)
 }

@@ -20,6 +20,8 @@ use onecycle::learner::{cross_entropy, FitSummary, Learner, TrainConfig};
 use onecycle::metrics::accuracy;
 use onecycle::optim::{OptKind, WdMode};
 use onecycle::progress::Progress;
+use record::run_dir::LR_FIND;
+use record::RunDir;
 use schedule::Policy;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind};
@@ -453,19 +455,9 @@ impl FitConfig {
     }
 }
 
-/// What a finished `fit` reports.
-#[derive(Debug, Clone, Serialize)]
-pub struct FitReport {
-    pub run_dir: PathBuf,
-    pub epochs: usize,
-    pub steps: usize,
-    pub seconds: f64,
-    pub images_per_sec: f64,
-    pub valid_loss: f64,
-    pub accuracy: f64,
-    pub tta_accuracy: Option<f64>,
-    pub stopped: Option<String>,
-}
+/// What a finished `fit` reports: the run folder's `summary.json`, one type for writing it and
+/// for reading it back (reports, experiments).
+pub type FitReport = record::Summary;
 
 /// A Learner for `config`, with its data, model and metrics.
 pub fn learner(config: &FitConfig) -> Result<Learner<ImageData>> {
@@ -562,7 +554,7 @@ fn fit_learner(
         .context("the schedule's parameters")?;
     std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let toml = toml::to_string(config).context("writing config.toml")?;
-    onecycle::checkpoint::write_atomic(&run_dir.join("config.toml"), toml.as_bytes())?;
+    record::write_atomic(&RunDir::new(run_dir).config(), toml.as_bytes())?;
     let fp16 = config.precision == Precision::Fp16;
     learner.add_callback(Box::new(Checkpointer::new(run_dir)));
     learner.add_callback(Box::new(RunLog::create_with(run_dir, fp16)?));
@@ -571,9 +563,10 @@ fn fit_learner(
 
 /// Continues the run in `run_dir` from its last checkpoint, with the config saved there.
 pub fn resume(run_dir: &Path, quiet: bool) -> Result<FitReport> {
-    let config = read_config(&run_dir.join("config.toml"))?;
+    let folder = RunDir::new(run_dir);
+    let config = read_config(&folder.config())?;
     let mut learner = learner(&config)?;
-    let at = learner.load_checkpoint(&run_dir.join("checkpoints").join("last.safetensors"))?;
+    let at = learner.load_checkpoint(&folder.checkpoint())?;
     learner.add_callback(Box::new(Checkpointer::new(run_dir)));
     learner.add_callback(Box::new(RunLog::resume(run_dir, at.step, at.epoch)?));
     run(learner, &config, run_dir, at, quiet)
@@ -601,8 +594,8 @@ fn run(
     learner.add_callback(Box::new(Progress::new(quiet)));
     let policy = config.schedule_in_steps(learner.data().train_batches());
     let summary: FitSummary = learner.fit_from(config.epochs, &policy, at)?;
-    use onecycle::plot::RunChart;
-    onecycle::plot::run_charts(run_dir, "png", &[RunChart::Schedule, RunChart::Training])
+    use report::RunChart;
+    report::run_charts(run_dir, "png", &[RunChart::Schedule, RunChart::Training])
         .context("drawing the run's charts")?;
     let (valid_loss, metrics) = match summary.epochs.last() {
         Some(e) => (e.valid_loss, e.metrics.clone()),
@@ -629,9 +622,8 @@ fn run(
         stopped: summary.stopped,
     };
     // summary.json (images/s, TTA accuracy) feeds report.html alongside the CSVs.
-    let json = serde_json::to_string_pretty(&report).context("writing summary.json")?;
-    onecycle::checkpoint::write_atomic(&run_dir.join("summary.json"), json.as_bytes())?;
-    onecycle::report::write_run_report(run_dir).context("writing the run's report.html")?;
+    report.write(&RunDir::new(run_dir).summary())?;
+    report::write_run_report(run_dir).context("writing the run's report.html")?;
     Ok(report)
 }
 
@@ -668,7 +660,7 @@ fn suggest_with(
 ) -> Result<(f64, String)> {
     let found = learner.lr_find(&onecycle::lr_find::LrFindOptions::default())?;
     if save {
-        onecycle::lr_find::save_run(&found, run_dir, "lr_find", "range test")?;
+        report::lr_find::save_run(&found, run_dir, LR_FIND, "range test")?;
     }
     let s = found
         .suggest(rule)
@@ -678,7 +670,7 @@ fn suggest_with(
         s.lr,
         found.rows.len(),
         rule.explain(),
-        run_dir.join("lr_find.png").display()
+        RunDir::new(run_dir).lr_find_png().display()
     );
     Ok((s.lr, why))
 }
@@ -745,9 +737,10 @@ pub fn resume_parallel(
     quiet: bool,
     group: Rc<ProcessGroup>,
 ) -> Result<Option<FitReport>> {
-    let config = read_config(&run_dir.join("config.toml"))?;
+    let folder = RunDir::new(run_dir);
+    let config = read_config(&folder.config())?;
     let mut learner = learner(&rank_config(&config, &group)?)?;
-    let at = learner.load_checkpoint(&run_dir.join("checkpoints").join("last.safetensors"))?;
+    let at = learner.load_checkpoint(&folder.checkpoint())?;
     data_parallel(&mut learner, &config, group.clone())?;
     if group.rank() == 0 {
         learner.add_callback(Box::new(Checkpointer::new(run_dir)));

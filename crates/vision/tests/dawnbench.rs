@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use image::{Rgb, RgbImage};
 use onecycle::callbacks::{Callback, Checkpointer, Ctx, EpochInfo, Flow};
 use onecycle::data::Data;
+use record::RunDir;
 use schedule::{OneCycleParams, Policy};
 use tch::Tensor;
 use vision::models::ModelName;
@@ -157,7 +158,7 @@ fn resuming_into_the_next_size_phase_gives_the_uninterrupted_weights() {
     assert_eq!(summary.stopped.as_deref(), Some("interrupted"));
     let mut resumed = learner(&c).unwrap();
     let at = resumed
-        .load_checkpoint(&tmp.path().join("checkpoints/last.safetensors"))
+        .load_checkpoint(&RunDir::new(tmp.path()).checkpoint())
         .unwrap();
     assert_eq!(at.epoch, 1, "resumes in the 32 px phase");
     resumed.fit_from(2, &policy, at).unwrap();
@@ -172,9 +173,9 @@ fn a_fit_with_progressive_resizing_runs_and_its_config_round_trips() {
     let report = fit(&c, tmp.path(), true).unwrap();
     assert_eq!(report.epochs, 3);
     assert!(report.valid_loss.is_finite());
-    let saved = read_config(&tmp.path().join("config.toml")).unwrap();
+    let saved = read_config(&RunDir::new(tmp.path()).config()).unwrap();
     assert_eq!(saved, c);
-    let text = std::fs::read_to_string(tmp.path().join("config.toml")).unwrap();
+    let text = std::fs::read_to_string(RunDir::new(tmp.path()).config()).unwrap();
     assert!(text.contains("sizes = [16, 32]"), "{text}");
     // A config without the keys (written before progressive resizing) still loads.
     let old: String = text
@@ -321,7 +322,7 @@ fn the_imagenet_preset_trains_resnet50_on_an_image_folder_with_progressive_resiz
     assert_eq!((report.epochs, report.steps), (3, 6));
     assert!(report.valid_loss.is_finite());
     assert!(report.tta_accuracy.is_some());
-    let epochs = std::fs::read_to_string(run.join("epochs.csv")).unwrap();
+    let epochs = std::fs::read_to_string(RunDir::new(&run).epochs_csv()).unwrap();
     assert_eq!(epochs.lines().count(), 4, "header and 3 epochs:\n{epochs}");
-    assert_eq!(read_config(&run.join("config.toml")).unwrap(), c);
+    assert_eq!(read_config(&RunDir::new(&run).config()).unwrap(), c);
 }

@@ -16,7 +16,7 @@ impl Checkpointer {
     /// Writes `checkpoints/last.safetensors` under `run_dir`.
     pub fn new(run_dir: &Path) -> Checkpointer {
         Checkpointer {
-            path: run_dir.join("checkpoints").join("last.safetensors"),
+            path: record::RunDir::new(run_dir).checkpoint(),
         }
     }
 }
