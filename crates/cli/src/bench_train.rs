@@ -6,10 +6,10 @@ use onecycle::amp::Precision;
 use onecycle::bench::train_throughput;
 use onecycle::data::TensorData;
 use onecycle::device::DeviceSpec;
+use recipe::{model_learner, FitConfig};
 use schedule::{ConstantParams, Policy};
 use tch::{Device, Kind, Tensor};
 use vision::models::ModelName;
-use vision::train::{model_learner, FitConfig};
 
 /// Time SGD training steps (forward, loss, backward, update) on synthetic 32×32 batches.
 #[derive(Debug, Args)]
@@ -92,7 +92,7 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
     }
     let mut learner = match &group {
         Some(g) => {
-            let config = vision::train::rank_config(&config, g)?;
+            let config = recipe::rank_config(&config, g)?;
             let mut learner = model_learner(args.model, 10, data, &config, 0)?;
             let ddp = onecycle::dist::Ddp::new(g.clone(), learner.var_store(), false)?;
             learner.set_strategy(ddp);

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use vision::experiment::Experiment;
+use recipe::experiment::Experiment;
 
 /// Run an experiment (several fits that differ only where its preset says) and write one report.
 #[derive(Debug, Args)]

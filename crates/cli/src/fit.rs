@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use recipe::{FitConfig, Session};
+use record::Summary;
 use schedule::{Policy, Rule};
-use vision::train::{self, FitConfig, FitReport};
 
 use crate::policy_args::{LrArg, PolicyArgs, PolicyName};
 use crate::train_args::{set, TrainArgs};
@@ -75,8 +76,8 @@ impl FitArgs {
     /// The config: the file's or the preset's (or the defaults), then every flag given on top.
     pub fn to_config(&self) -> Result<FitConfig> {
         let base = match (&self.config, &self.preset) {
-            (Some(path), _) => Some(train::read_config(path)?),
-            (None, Some(preset)) => Some(vision::presets::fit_preset(preset)?),
+            (Some(path), _) => Some(recipe::read_config(path)?),
+            (None, Some(preset)) => Some(recipe::presets::fit_preset(preset)?),
             (None, None) => None,
         };
         let schedule = self.schedule_policy(base.as_ref().map(|c| &c.schedule))?;
@@ -122,24 +123,6 @@ impl FitArgs {
     }
 }
 
-/// `policy` with its peak (or only) learning rate set to `lr`.
-fn with_max_lr(mut policy: Policy, lr: f64) -> Result<Policy> {
-    match &mut policy {
-        Policy::OneCycle(p) => p.max_lr = lr,
-        Policy::ClrBeta(p) => p.max_lr = lr,
-        Policy::Cyclic(p) => p.max_lr = lr,
-        Policy::Sgdr(p) => p.max_lr = lr,
-        Policy::FlatCos(p) => p.lr = lr,
-        Policy::Steps(p) => p.lr = lr,
-        Policy::Constant(p) => p.lr = lr,
-        other => bail!(
-            "--max-lr auto does not apply to the {} policy",
-            other.name()
-        ),
-    }
-    Ok(policy)
-}
-
 /// `runs/<model>-<policy>`, or the first of `…-2`, `…-3`, … that does not exist yet.
 fn default_run_dir(config: &FitConfig) -> PathBuf {
     let stem = format!("runs/{}-{}", config.model, config.schedule.name());
@@ -153,53 +136,39 @@ fn default_run_dir(config: &FitConfig) -> PathBuf {
 }
 
 pub fn run(args: FitArgs) -> Result<()> {
-    // Data parallelism: only rank 0 writes the run folder and prints.
+    // Data parallelism: every rank trains; only the lead rank writes the run folder and prints.
     let group = args.train.dist.join()?;
-    let lead = group.as_ref().is_none_or(|g| g.rank() == 0);
-    let report = match &args.resume {
-        Some(dir) => {
-            if !record::RunDir::new(dir).config().is_file() {
-                bail!("{} is not a run folder (no config.toml)", dir.display());
-            }
-            match &group {
-                Some(g) => train::resume_parallel(dir, args.quiet, g.clone()),
-                None => train::resume(dir, args.quiet).map(Some),
-            }
-            .with_context(|| format!("resuming {}", dir.display()))?
-        }
+    let session = match &args.resume {
+        Some(dir) => Session::resume(dir, group, args.quiet)
+            .with_context(|| format!("resuming {}", dir.display()))?,
         None => {
-            let mut config = args.to_config()?;
+            let config = args.to_config()?;
+            let auto = args.schedule.max_lr == Some(LrArg::Auto);
+            if args.suggest.is_some() && !auto {
+                bail!("--suggest chooses the LR for --max-lr auto; give both or neither");
+            }
             let dir = args
                 .run_dir
                 .clone()
                 .unwrap_or_else(|| default_run_dir(&config));
-            if args.schedule.max_lr == Some(LrArg::Auto) {
-                let rule = args.suggest.unwrap_or(Rule::Valley);
-                let (lr, why) = match &group {
-                    Some(g) => train::suggest_max_lr_parallel(&config, rule, &dir, g.clone())?,
-                    None => train::suggest_max_lr(&config, rule, &dir)?,
-                };
-                if lead {
+            let mut session = Session::open(config, &dir, group, args.quiet)?;
+            if auto {
+                let why = session.find_lr(args.suggest.unwrap_or(Rule::Valley))?;
+                if session.is_lead() {
                     println!("{why}");
                 }
-                config.schedule = with_max_lr(config.schedule, lr)?;
-            } else if args.suggest.is_some() {
-                bail!("--suggest chooses the LR for --max-lr auto; give both or neither");
             }
-            match &group {
-                Some(g) => train::fit_parallel(&config, &dir, args.quiet, g.clone())?,
-                None => Some(train::fit(&config, &dir, args.quiet)?),
-            }
+            session
         }
     };
-    if let Some(report) = report {
-        println!("{}", summary_line(&report));
+    if let Some(summary) = session.fit()? {
+        println!("{}", summary_line(&summary));
     }
     Ok(())
 }
 
 /// The final summary: accuracy, loss, time and throughput, and where the run folder is.
-pub fn summary_line(r: &FitReport) -> String {
+pub fn summary_line(r: &Summary) -> String {
     let tta = r
         .tta_accuracy
         .map(|a| format!(" (TTA {a:.4})"))

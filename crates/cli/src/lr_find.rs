@@ -6,13 +6,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 use onecycle::lr_find::{LrFind, LrFindOptions};
-use record::range_test::choose_wd;
-use record::run_dir::LR_FIND;
-use record::{wd_stem, RunDir};
-use report::lr_find::save_run;
-use report::plot::{self, WdChart};
+use recipe::{range_tests, FitConfig};
+use record::range_test::WdChoice;
 use schedule::{Policy, SweepKind};
-use vision::train::{self, FitConfig};
 
 use crate::train_args::{set, TrainArgs};
 
@@ -94,51 +90,28 @@ pub fn run(args: LrFindArgs) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from(format!("runs/lr-find-{}", config.model)));
     // Data parallelism: every rank runs the test (the stop decision is shared); rank 0 reports.
     let group = args.train.dist.join()?;
-    let mut learner = match &group {
-        Some(g) => {
-            let mut learner = train::learner(&train::rank_config(&config, g)?)?;
-            train::data_parallel(&mut learner, &config, g.clone())?;
-            learner
-        }
-        None => train::learner(&config)?,
-    };
-    let lead = group.as_ref().is_none_or(|g| g.rank() == 0);
-    let options = args.options();
-    if args.wd.len() <= 1 {
-        let found = learner.lr_find(&options)?;
-        if !lead {
-            return Ok(());
-        }
-        let title = format!("{} range test", config.model);
-        save_run(&found, &dir, LR_FIND, &title)?;
-        print_run(&found, &RunDir::new(&dir).lr_find_csv());
-        print_report(&dir)?;
+    let Some(done) = range_tests(&config, &dir, group, &args.options(), &args.wd)? else {
         return Ok(());
-    }
-    let runs = learner.lr_find_wds(&args.wd, &options)?;
-    if !lead {
-        return Ok(());
-    }
-    for run in &runs {
-        let stem = wd_stem(run.wd);
-        let title = format!("{} range test", config.model);
-        save_run(run, &dir, &stem, &title)?;
-        print_run(run, &RunDir::new(&dir).range_test(&stem, "csv"));
-    }
-    let choice = choose_wd(&runs);
-    let wd_chart = RunDir::new(&dir).lr_find_wd_chart();
-    let chart = WdChart {
-        title: &format!("{}: range tests by weight decay", config.model),
-        runs: &runs,
-        choice: choice.as_ref().ok(),
     };
-    plot::save(&chart, &wd_chart)?;
+    for (found, csv) in &done.runs {
+        print_run(found, csv);
+    }
+    if let Some((choice, chart)) = &done.wd_choice {
+        print_wd_choice(choice, &done.runs);
+        println!("plot: {}", chart.display());
+    }
+    println!("report: {}", done.report.display());
+    Ok(())
+}
+
+/// Smith's weight-decay pick, with each run's smoothed loss at the comparison LR.
+fn print_wd_choice(choice: &Result<WdChoice>, runs: &[(LrFind, PathBuf)]) {
     match choice {
         Ok(c) => {
             let losses: Vec<String> = runs
                 .iter()
                 .zip(&c.losses)
-                .map(|(r, l)| format!("wd {:e}: {l:.4}", r.wd))
+                .map(|((r, _), l)| format!("wd {:e}: {l:.4}", r.wd))
                 .collect();
             println!(
                 "weight decay: {:e} has the lowest smoothed loss at lr {:.3e} (the highest lr every curve reaches before its minimum): {}",
@@ -149,15 +122,6 @@ pub fn run(args: LrFindArgs) -> Result<()> {
         }
         Err(e) => println!("weight decay: no comparison ({e:#})"),
     }
-    println!("plot: {}", wd_chart.display());
-    print_report(&dir)
-}
-
-/// Writes the folder's report.html and says where.
-fn print_report(dir: &std::path::Path) -> Result<()> {
-    let report = report::write_run_report(dir)?;
-    println!("report: {}", report.display());
-    Ok(())
 }
 
 /// The run's summary and one line per suggestion.

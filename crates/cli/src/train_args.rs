@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use onecycle::amp::Precision;
 use onecycle::device::DeviceSpec;
+use recipe::{FitConfig, Opt};
 use vision::models::ModelName;
-use vision::train::{FitConfig, Opt};
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct TrainArgs {

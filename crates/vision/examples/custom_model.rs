@@ -13,7 +13,7 @@ use onecycle::optim::WdMode;
 use onecycle::progress::Progress;
 use schedule::{OneCycleParams, Rule};
 use tch::{nn, nn::ModuleT, Device, Tensor};
-use vision::train::{DataOptions, ImageData};
+use vision::{DataOptions, ImageData};
 
 /// Two conv blocks and a linear head; the variables live under "features" and "head", which
 /// become the two layer groups (for discriminative learning rates or freezing).

@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use image::{Rgb, RgbImage};
 use onecycle::callbacks::{Callback, Checkpointer, Ctx, EpochInfo, Flow};
 use onecycle::data::Data;
+use recipe::presets::{fit_preset, FIT_PRESETS};
+use recipe::{fit, learner, parse_config, read_config, FitConfig};
 use record::RunDir;
 use schedule::{OneCycleParams, Policy};
 use tch::Tensor;
 use vision::models::ModelName;
-use vision::presets::{fit_preset, FIT_PRESETS};
-use vision::train::{fit, learner, parse_config, read_config, FitConfig, SizePhase};
+use vision::SizePhase;
 
 /// Small CNN on a few images of the embedded sample, trained at 16 px then 32 px.
 fn resizing() -> FitConfig {
@@ -99,7 +100,7 @@ fn size_phases_split_the_epochs_and_name_the_field_at_fault() {
 #[test]
 fn progressive_resizing_trains_each_phase_at_its_size_and_validates_at_the_last() {
     let c = resizing();
-    let l = learner(&c).unwrap();
+    let l = learner(&c, None).unwrap();
     let data = l.data();
     assert_eq!(train_shape(data, 0), [16, 3, 16, 16]);
     assert_eq!(
@@ -127,7 +128,7 @@ fn progressive_resizing_trains_each_phase_at_its_size_and_validates_at_the_last(
     // Phases to a size other than the images' own: validation is resized too.
     let mut c = resizing();
     c.sizes = vec![16, 24];
-    let l = learner(&c).unwrap();
+    let l = learner(&c, None).unwrap();
     assert_eq!(train_shape(l.data(), 2), [16, 3, 24, 24]);
     assert_eq!(valid_shape(l.data()), [16, 3, 24, 24]);
 }
@@ -147,16 +148,16 @@ fn resuming_into_the_next_size_phase_gives_the_uninterrupted_weights() {
     c.epochs = 2;
     c.size_fractions = vec![];
     let tmp = tempfile::tempdir().unwrap();
-    let mut whole = learner(&c).unwrap();
+    let mut whole = learner(&c, None).unwrap();
     let policy = c.schedule_in_steps(whole.data().train_batches());
     whole.fit(2, &policy).unwrap();
 
-    let mut first = learner(&c).unwrap();
+    let mut first = learner(&c, None).unwrap();
     first.add_callback(Box::new(Checkpointer::new(tmp.path())));
     first.add_callback(Box::new(StopAfterFirstEpoch));
     let summary = first.fit(2, &policy).unwrap();
     assert_eq!(summary.stopped.as_deref(), Some("interrupted"));
-    let mut resumed = learner(&c).unwrap();
+    let mut resumed = learner(&c, None).unwrap();
     let at = resumed
         .load_checkpoint(&RunDir::new(tmp.path()).checkpoint())
         .unwrap();
@@ -295,7 +296,7 @@ fn the_imagenet_preset_trains_resnet50_on_an_image_folder_with_progressive_resiz
     c.workers = 2;
     c.validate().unwrap();
 
-    let l = learner(&c).unwrap();
+    let l = learner(&c, None).unwrap();
     assert_eq!(l.data().train_batches(), 6, "24 images in batches of 4");
     for (epoch, side) in [(0, 32), (1, 48), (2, 64)] {
         assert_eq!(

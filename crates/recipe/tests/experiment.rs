@@ -1,7 +1,7 @@
 //! Experiments: presets parse into valid fit configs, arms run into one folder, a second run
 //! resumes instead of retraining, and the comparison table reports every arm.
 
-use vision::experiment::Experiment;
+use recipe::experiment::Experiment;
 
 /// Two tiny arms on the embedded sample: 1cycle against a constant LR.
 const TINY: &str = r#"

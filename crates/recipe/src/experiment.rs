@@ -5,11 +5,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use record::{History, RunDir};
+use record::{History, RunDir, Summary};
 use report::{write_compare_report, CompareOptions, CompareTable};
 use serde::{Deserialize, Serialize};
 
-use crate::train::{self, FitConfig, FitReport};
+use crate::config::{read_config, FitConfig};
+use crate::session;
 
 /// The presets shipped with onecycle, by experiment and preset name (the files in `presets/`).
 const PRESETS: &[(&str, &str, &str)] = &[
@@ -68,7 +69,7 @@ fn default_metric() -> String {
 pub struct ExperimentReport {
     pub dir: PathBuf,
     /// `None` for arms that were already complete in `dir`.
-    pub fits: Vec<(String, Option<FitReport>)>,
+    pub fits: Vec<(String, Option<Summary>)>,
     pub table: CompareTable,
     pub report: PathBuf,
 }
@@ -221,10 +222,10 @@ impl Experiment {
 }
 
 /// Fits one arm, resumes it from its checkpoint, or leaves it when all its epochs are recorded.
-fn run_arm(name: &str, config: &FitConfig, dir: &Path, quiet: bool) -> Result<Option<FitReport>> {
+fn run_arm(name: &str, config: &FitConfig, dir: &Path, quiet: bool) -> Result<Option<Summary>> {
     let run = RunDir::new(dir);
     let saved = run.config();
-    if saved.exists() && train::read_config(&saved)? != *config {
+    if saved.exists() && read_config(&saved)? != *config {
         bail!(
             "{} holds a run with other settings than arm {name}; choose another --out",
             dir.display()
@@ -238,12 +239,12 @@ fn run_arm(name: &str, config: &FitConfig, dir: &Path, quiet: bool) -> Result<Op
     let result = if !run.checkpoint().exists() {
         // New, or interrupted before its first checkpoint.
         say("training into");
-        train::fit(config, dir, quiet)
+        session::fit(config, dir, quiet)
     } else if History::read(dir).map_or(0, |h| h.epochs.len()) >= config.epochs {
         return Ok(None);
     } else {
         say("resuming");
-        train::resume(dir, quiet)
+        session::resume(dir, quiet)
     };
     result.map(Some).with_context(|| format!("arm {name}"))
 }

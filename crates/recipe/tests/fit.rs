@@ -2,10 +2,10 @@
 //! and flipped predictions, and epoch-counted schedule lengths become step counts.
 
 use onecycle::data::Data;
+use recipe::{learner, tta_accuracy, FitConfig};
 use schedule::{OneCycleParams, Policy, SgdrParams, StepsParams};
 use tch::Kind;
 use vision::models::ModelName;
-use vision::train::{learner, tta_accuracy, FitConfig};
 
 fn quick() -> FitConfig {
     let mut c = FitConfig::new(Policy::OneCycle(OneCycleParams {
@@ -22,7 +22,7 @@ fn quick() -> FitConfig {
 #[test]
 fn one_cycle_training_on_the_embedded_sample_lowers_the_validation_loss() {
     let config = quick();
-    let mut l = learner(&config).unwrap();
+    let mut l = learner(&config, None).unwrap();
     let (before, _) = l.validate().unwrap();
     let policy = config.schedule_in_steps(l.data().train_batches());
     let summary = l.fit(3, &policy).unwrap();
@@ -37,7 +37,7 @@ fn one_cycle_training_on_the_embedded_sample_lowers_the_validation_loss() {
 #[test]
 fn tta_blends_plain_and_flipped_predictions_by_beta() {
     let config = quick();
-    let mut l = learner(&config).unwrap();
+    let mut l = learner(&config, None).unwrap();
     let policy = config.schedule_in_steps(l.data().train_batches());
     l.fit(1, &policy).unwrap();
     let (_, metrics) = l.validate().unwrap();
@@ -105,7 +105,7 @@ fn a_config_survives_a_toml_round_trip() {
 fn a_config_written_before_the_redesign_reads_and_writes_back_unchanged() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fit-0.1/config.toml");
-    let config = vision::train::read_config(&path).unwrap();
+    let config = recipe::read_config(&path).unwrap();
     let mut expected = FitConfig::new(Policy::OneCycle(OneCycleParams {
         max_lr: 0.4,
         ..Default::default()

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::train::{parse_config, read_config, FitConfig};
+use crate::config::{parse_config, read_config, FitConfig};
 
 /// `(name, TOML text)` of every fit preset.
 pub const FIT_PRESETS: [(&str, &str); 2] = [

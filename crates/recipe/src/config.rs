@@ -1,0 +1,261 @@
+//! The fit config: everything a training run needs, saved as the run folder's `config.toml` so
+//! that `onecycle fit --config runs/NAME/config.toml` repeats it and `--resume` continues it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use onecycle::amp::Precision;
+use onecycle::device::DeviceSpec;
+use onecycle::learner::TrainConfig;
+use onecycle::optim::{OptKind, WdMode};
+use schedule::Policy;
+use serde::{Deserialize, Serialize};
+use vision::models::ModelName;
+use vision::{DataOptions, SizePhase};
+
+/// Which update rule `fit` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Opt {
+    #[default]
+    Sgd,
+    Adam,
+    Adamw,
+}
+
+/// Everything a training run needs; saved as the run folder's `config.toml`, so that
+/// `onecycle fit --config runs/NAME/config.toml` repeats it. Schedule lengths given in steps by
+/// `onecycle schedule` (milestones, cycle_len, step sizes) count **epochs** here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FitConfig {
+    /// CIFAR-10 binary folder or image folder; absent: the embedded CIFAR-10 sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<PathBuf>,
+    pub model: ModelName,
+    pub epochs: usize,
+    pub batch: usize,
+    pub opt: Opt,
+    /// Momentum (β1 for Adam) when the schedule does not cycle it.
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub wd: f64,
+    /// Decoupled weight decay (fastai's `true_wd`; always on for AdamW).
+    pub true_wd: bool,
+    /// Skip weight decay on batch-norm and bias parameters.
+    pub no_bn_wd: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<f64>,
+    pub label_smoothing: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_train: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_valid: Option<usize>,
+    pub augment: bool,
+    /// Progressive resizing: the training image side of each phase, in order; the last is also the
+    /// validation size. Empty: no resizing (image folders then use [`vision::image_data::DEFAULT_FOLDER_SIZE`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sizes: Vec<usize>,
+    /// The fraction of the epochs each `sizes` phase takes (summing to 1); empty: equal shares.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub size_fractions: Vec<f64>,
+    /// Keep weights and batches in channels-last memory order (faster convolutions on CPU).
+    pub channels_last: bool,
+    pub workers: usize,
+    /// `auto` (a GPU when CUDA is available), `cpu`, `cuda` or `cuda:N`.
+    #[serde(default)]
+    pub device: DeviceSpec,
+    /// Forward pass in `fp32`, `bf16` or `fp16` (autocast; fp16 with dynamic loss scaling).
+    #[serde(default)]
+    pub precision: Precision,
+    /// cuDNN's benchmark mode on a GPU (picks the fastest convolution algorithms).
+    #[serde(default = "default_true")]
+    pub cudnn_benchmark: bool,
+    /// Data parallelism: batch-norm statistics of the global batch (synchronised across ranks).
+    #[serde(default)]
+    pub sync_bn: bool,
+    /// Test-time augmentation: also report accuracy averaged over flips, blended by `tta_beta`.
+    pub tta: bool,
+    pub tta_beta: f64,
+    pub seed: u64,
+    pub schedule: Policy,
+}
+
+impl FitConfig {
+    /// The defaults of `onecycle fit`: ResNet-20 on the embedded sample, 1cycle to 0.8.
+    pub fn new(schedule: Policy) -> FitConfig {
+        FitConfig {
+            data: None,
+            model: ModelName::ResNet20,
+            epochs: 3,
+            batch: 128,
+            opt: Opt::Sgd,
+            momentum: 0.9,
+            nesterov: false,
+            wd: 5e-4,
+            true_wd: false,
+            no_bn_wd: false,
+            clip: None,
+            label_smoothing: 0.0,
+            limit_train: None,
+            limit_valid: None,
+            augment: true,
+            sizes: Vec::new(),
+            size_fractions: Vec::new(),
+            channels_last: true,
+            workers: 1,
+            device: DeviceSpec::Auto,
+            precision: Precision::Fp32,
+            cudnn_benchmark: true,
+            sync_bn: false,
+            tta: false,
+            tta_beta: 0.25,
+            seed: 0,
+            schedule,
+        }
+    }
+
+    /// The schedule over steps: epoch counts in `milestones`, `cycle_len` and step sizes become
+    /// step counts.
+    pub fn schedule_in_steps(&self, batches_per_epoch: usize) -> Policy {
+        self.schedule.epochs_to_steps(batches_per_epoch)
+    }
+
+    /// The optimizer settings the Learner takes.
+    pub fn train_config(&self) -> TrainConfig {
+        let opt = match self.opt {
+            Opt::Sgd => OptKind::Sgd {
+                nesterov: self.nesterov,
+            },
+            Opt::Adam | Opt::Adamw => OptKind::adam(),
+        };
+        let decoupled = self.true_wd || self.opt == Opt::Adamw;
+        TrainConfig {
+            opt,
+            wd: self.wd,
+            wd_mode: if decoupled {
+                WdMode::Decoupled
+            } else {
+                WdMode::L2
+            },
+            bn_wd: !self.no_bn_wd,
+            momentum: self.momentum,
+            clip: self.clip,
+            ..TrainConfig::default()
+        }
+    }
+
+    /// Checks values that no library call would reject clearly.
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 {
+            bail!("epochs must be at least 1, got 0");
+        }
+        if self.batch == 0 {
+            bail!("batch must be at least 1, got 0");
+        }
+        if !(self.wd >= 0.0 && self.wd.is_finite()) {
+            bail!("wd must be a finite number ≥ 0, got {}", self.wd);
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            bail!("momentum must be in [0, 1), got {}", self.momentum);
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            bail!(
+                "label_smoothing must be in [0, 1), got {}",
+                self.label_smoothing
+            );
+        }
+        if !(0.0..=1.0).contains(&self.tta_beta) {
+            bail!("tta_beta must be in [0, 1], got {}", self.tta_beta);
+        }
+        if self.limit_train == Some(0) || self.limit_valid == Some(0) {
+            bail!("limits must be at least 1");
+        }
+        self.size_phases()?;
+        Ok(())
+    }
+
+    /// The progressive-resizing phases: `sizes` over whole epochs, phase `k` taking
+    /// `round(size_fractions[k] · epochs)` epochs and the last one the rest. Empty without `sizes`.
+    pub fn size_phases(&self) -> Result<Vec<SizePhase>> {
+        let (sizes, fractions) = (&self.sizes, &self.size_fractions);
+        if sizes.is_empty() {
+            if !fractions.is_empty() {
+                bail!("size_fractions needs sizes (one fraction per size)");
+            }
+            return Ok(Vec::new());
+        }
+        if let Some(k) = sizes.iter().position(|&s| s == 0) {
+            bail!("sizes must be positive, got 0 at position {k}");
+        }
+        let fractions = if fractions.is_empty() {
+            vec![1.0 / sizes.len() as f64; sizes.len()]
+        } else {
+            fractions.clone()
+        };
+        if fractions.len() != sizes.len() {
+            bail!(
+                "size_fractions has {} values but sizes has {}; give one fraction per size",
+                fractions.len(),
+                sizes.len()
+            );
+        }
+        if let Some(f) = fractions.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+            bail!("size_fractions must be positive, got {f}");
+        }
+        let sum: f64 = fractions.iter().sum();
+        if (sum - 1.0).abs() > 1e-6 {
+            bail!("size_fractions must sum to 1, got {sum}");
+        }
+        let mut phases = Vec::with_capacity(sizes.len());
+        let mut start = 0;
+        for (k, (&size, f)) in sizes.iter().zip(&fractions).enumerate() {
+            let end = if k + 1 == sizes.len() {
+                self.epochs
+            } else {
+                (start + (f * self.epochs as f64).round() as usize).min(self.epochs)
+            };
+            if end <= start {
+                bail!(
+                    "sizes: phase {k} (size {size}) gets no epoch of the {}; every phase needs at \
+                     least one (use more epochs, fewer sizes or other size_fractions)",
+                    self.epochs
+                );
+            }
+            phases.push(SizePhase {
+                size,
+                epochs: start..end,
+            });
+            start = end;
+        }
+        Ok(phases)
+    }
+
+    /// The loader settings of this config.
+    pub fn data_options(&self) -> DataOptions {
+        DataOptions {
+            batch: self.batch,
+            workers: self.workers,
+            augment: self.augment,
+            limit_train: self.limit_train,
+            limit_valid: self.limit_valid,
+            seed: self.seed,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Reads a `config.toml` (a run folder's, or one written by hand with the same keys).
+pub fn read_config(path: &Path) -> Result<FitConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_config(&text, &path.display().to_string())
+}
+
+/// Parses a fit config from TOML text; `origin` names it in the error.
+pub fn parse_config(text: &str, origin: &str) -> Result<FitConfig> {
+    toml::from_str(text).with_context(|| format!("{origin} is not a valid fit config"))
+}

@@ -1,0 +1,127 @@
+//! The Learner a fit config describes: its images, model, loss, optimizer, device, precision and
+//! metrics, and on a data-parallel run this rank's share of it.
+
+use std::rc::Rc;
+
+use anyhow::{bail, Result};
+use onecycle::data::{Data, Shard};
+use onecycle::device::DeviceSpec;
+use onecycle::dist::{self, Ddp, ProcessGroup};
+use onecycle::learner::{cross_entropy, Learner};
+use onecycle::metrics::accuracy;
+use tch::{nn, Device, Kind};
+use vision::models::{self, ModelName};
+use vision::ImageData;
+
+use crate::config::FitConfig;
+
+/// A Learner for `config`, with its data, model and accuracy; in `group`'s processes when given
+/// (each rank on its rows of every global batch, on its own GPU where there are GPUs).
+pub fn learner(config: &FitConfig, group: Option<&Rc<ProcessGroup>>) -> Result<Learner<ImageData>> {
+    config.validate()?;
+    let config = match group {
+        Some(g) => rank_config(config, g)?,
+        None => config.clone(),
+    };
+    let phases = config.size_phases()?;
+    let options = config.data_options();
+    let (data, classes) =
+        ImageData::open(config.data.as_deref(), &options, &phases, config.epochs)?;
+    let mut learner = model_learner(config.model, classes as i64, data, &config, config.seed)?;
+    if config.channels_last {
+        learner.use_channels_last();
+    }
+    learner.add_metric(Box::new(accuracy()));
+    if let Some(g) = group {
+        data_parallel(&mut learner, &config, g.clone())?;
+    }
+    Ok(learner)
+}
+
+/// A Learner for model `name` with `classes` outputs on any data, with the loss, optimizer,
+/// device and precision settings of `config`; weights initialised from `seed` (on the CPU, then
+/// moved, so that every device starts from the same weights).
+pub fn model_learner<D: Data>(
+    name: ModelName,
+    classes: i64,
+    data: D,
+    config: &FitConfig,
+    seed: u64,
+) -> Result<Learner<D>> {
+    // Before the first seeding: libtorch looks for CUDA once (see onecycle::device).
+    let device = config.device.resolve()?;
+    if device.is_cuda() {
+        onecycle::device::set_cudnn_benchmark(config.cudnn_benchmark);
+    }
+    // libtorch's RNG is global: hold it from seeding to the last initialised weight, so that
+    // models built on other threads at the same time cannot change these weights.
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let (mut vs, model) = {
+        let _rng = INIT.lock().unwrap_or_else(|e| e.into_inner());
+        tch::manual_seed(seed as i64);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = models::build(name, &vs.root(), classes);
+        (vs, model)
+    };
+    if device != Device::Cpu {
+        vs.set_device(device);
+    }
+    Learner::builder(vs, model, data)
+        .loss(cross_entropy(config.label_smoothing))
+        .groups(models::group_count(name), move |var| {
+            models::group_of(name, var)
+        })
+        .config(config.train_config())
+        .precision(config.precision)
+        .build()
+}
+
+/// Makes `learner` (built for `config`) train data-parallel in `group` (see [`onecycle::dist`]):
+/// each rank trains on its rows of every global batch of `config.batch`, starting from rank 0's
+/// weights, with the loss and gradients averaged over ranks every step.
+fn data_parallel(
+    learner: &mut Learner<ImageData>,
+    config: &FitConfig,
+    group: Rc<ProcessGroup>,
+) -> Result<()> {
+    let world = group.world_size();
+    let items = learner.data().train.items();
+    let last = items % config.batch;
+    if config.batch < world || (last != 0 && last < world) {
+        bail!(
+            "{world} processes need at least {world} images in every global batch: batch {} over {items} training images leaves a last batch of {}",
+            config.batch,
+            if config.batch < world { config.batch } else { last }
+        );
+    }
+    learner.data_mut().set_shard(Shard {
+        rank: group.rank(),
+        world,
+    });
+    let ddp = Ddp::new(group, learner.var_store(), config.sync_bn)?;
+    learner.set_strategy(ddp);
+    Ok(())
+}
+
+/// `config` as this rank of `group` trains it: on GPUs, each rank on its own
+/// ([`dist::local_gpu`]); on the CPU, unchanged.
+pub fn rank_config(config: &FitConfig, group: &ProcessGroup) -> Result<FitConfig> {
+    let mut config = config.clone();
+    if config.device.resolve()?.is_cuda() {
+        config.device = DeviceSpec::Cuda(dist::local_gpu(group.rank())?);
+    }
+    Ok(config)
+}
+
+/// Accuracy of `beta`·plain + (1 − beta)·(mean over the horizontally flipped image) predictions
+/// — fastai's TTA blend with flips as the augmentation.
+pub fn tta_accuracy(learner: &Learner<ImageData>, beta: f64) -> Result<f64> {
+    let (plain, targets) = learner.predict_valid(|x| x.shallow_clone())?;
+    let (flipped, _) = learner.predict_valid(|x| x.flip([3]))?;
+    let blended = plain * beta + flipped * (1.0 - beta);
+    let hits = blended
+        .argmax(-1, false)
+        .eq_tensor(&targets)
+        .to_kind(Kind::Float);
+    Ok(hits.mean(Kind::Float).double_value(&[]))
+}

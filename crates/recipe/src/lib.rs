@@ -1,0 +1,31 @@
+//! recipe: Smith's disciplined approach as runs of an image classifier. A typed [`FitConfig`]
+//! (the run folder's `config.toml`, also the presets' format), the [`Session`] that opens a run
+//! folder and does `find_lr → fit` or `resume` in one or many processes, `lr-find`'s
+//! [`range_tests`], and experiments that compare several fits in one report. The `onecycle`
+//! command is a thin shell over these calls.
+//!
+//! ```no_run
+//! # fn main() -> anyhow::Result<()> {
+//! use recipe::{FitConfig, Session};
+//! use schedule::{OneCycleParams, Policy, Rule};
+//!
+//! let config = FitConfig::new(Policy::OneCycle(OneCycleParams::default()));
+//! let mut session = Session::open(config, "runs/demo".as_ref(), None, false)?;
+//! println!("{}", session.find_lr(Rule::Valley)?);
+//! let summary = session.fit()?.expect("one process is the lead");
+//! println!("accuracy {:.4}", summary.accuracy);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod config;
+pub mod experiment;
+pub mod learner;
+pub mod presets;
+pub mod range_tests;
+pub mod session;
+
+pub use config::{parse_config, read_config, FitConfig, Opt};
+pub use learner::{learner, model_learner, rank_config, tta_accuracy};
+pub use range_tests::{range_tests, RangeTests};
+pub use session::{fit, resume, Session};
