@@ -12,7 +12,10 @@ const CRATES: &[(&str, &[&str])] = &[
     ("report", &["schedule", "record"]),
     ("onecycle", &["schedule", "record"]),
     ("vision", &["schedule", "record", "report", "onecycle"]),
-    ("cli", &["schedule", "record", "report", "onecycle", "vision"]),
+    (
+        "cli",
+        &["schedule", "record", "report", "onecycle", "vision"],
+    ),
 ];
 
 /// The `onecycle` crate's modules in layers, lowest first: a module may use modules of strictly
