@@ -1,11 +1,15 @@
 //! `onecycle bench train`: images per second of full training steps for a model.
 
+use std::rc::Rc;
+
 use anyhow::{bail, Result};
 use clap::Args;
 use onecycle::amp::Precision;
-use onecycle::bench::train_throughput;
+use onecycle::bench::{train_throughput, TrainBench};
 use onecycle::data::TensorData;
 use onecycle::device::DeviceSpec;
+use onecycle::dist::ProcessGroup;
+use onecycle::learner::Learner;
 use recipe::{model_learner, FitConfig};
 use schedule::{ConstantParams, Policy};
 use tch::{Device, Kind, Tensor};
@@ -61,45 +65,12 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
     if let Some(t) = args.threads {
         tch::set_num_threads(t);
     }
-    let mut config = FitConfig::new(Policy::Constant(ConstantParams {
-        lr: 0.01,
-        momentum: None,
-    }));
-    config.device = args.device;
-    config.precision = args.precision;
-    config.cudnn_benchmark = !args.no_cudnn_benchmark;
-    // The learner needs a data source; the benchmark feeds its own batch, so one row suffices.
-    let data = TensorData {
-        train: (
-            Tensor::zeros([1, 3, args.size, args.size], (Kind::Float, Device::Cpu)),
-            Tensor::zeros([1], (Kind::Int64, Device::Cpu)),
-        ),
-        valid: None,
-        batch_size: args.batch,
-        shuffle: false,
-        seed: 0,
-    };
+    let config = bench_config(&args);
+    let data = one_row_data(&args);
     let group = args.dist.join()?;
     let world = group.as_ref().map_or(1, |g| g.world_size());
-    if group.is_some() && args.steps.is_none() {
-        bail!("a data-parallel benchmark needs --steps N (every rank must take the same steps)");
-    }
-    if args.batch < world {
-        bail!(
-            "--batch {} cannot give each of {world} ranks an image",
-            args.batch
-        );
-    }
-    let mut learner = match &group {
-        Some(g) => {
-            let config = recipe::rank_config(&config, g)?;
-            let mut learner = model_learner(args.model, 10, data, &config, 0)?;
-            let ddp = onecycle::dist::Ddp::new(g.clone(), learner.var_store(), false)?;
-            learner.set_strategy(ddp);
-            learner
-        }
-        None => model_learner(args.model, 10, data, &config, 0)?,
-    };
+    check_dist_args(&args, group.is_some(), world)?;
+    let mut learner = bench_learner(&args, &config, data, group.as_ref())?;
     // Each rank steps on its share; the ranks step together, so the global rate is the sum.
     let rank = group.as_ref().map_or(0, |g| g.rank());
     let share = onecycle::data::Shard { rank, world }
@@ -124,8 +95,72 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
     if rank != 0 {
         return Ok(());
     }
+    print_result(&args, &r, world)
+}
+
+/// Constant-LR SGD on the requested device and precision (the LR does not change the timing).
+fn bench_config(args: &BenchTrainArgs) -> FitConfig {
+    let mut config = FitConfig::new(Policy::Constant(ConstantParams {
+        lr: 0.01,
+        momentum: None,
+    }));
+    config.device = args.device;
+    config.precision = args.precision;
+    config.cudnn_benchmark = !args.no_cudnn_benchmark;
+    config
+}
+
+/// The learner needs a data source; the benchmark feeds its own batch, so one row suffices.
+fn one_row_data(args: &BenchTrainArgs) -> TensorData {
+    TensorData {
+        train: (
+            Tensor::zeros([1, 3, args.size, args.size], (Kind::Float, Device::Cpu)),
+            Tensor::zeros([1], (Kind::Int64, Device::Cpu)),
+        ),
+        valid: None,
+        batch_size: args.batch,
+        shuffle: false,
+        seed: 0,
+    }
+}
+
+/// Data-parallel runs must time a fixed number of steps and give every rank an image.
+fn check_dist_args(args: &BenchTrainArgs, distributed: bool, world: usize) -> Result<()> {
+    if distributed && args.steps.is_none() {
+        bail!("a data-parallel benchmark needs --steps N (every rank must take the same steps)");
+    }
+    if args.batch < world {
+        bail!(
+            "--batch {} cannot give each of {world} ranks an image",
+            args.batch
+        );
+    }
+    Ok(())
+}
+
+/// The model's learner; in a process group, with this rank's config and gradients all-reduced.
+fn bench_learner(
+    args: &BenchTrainArgs,
+    config: &FitConfig,
+    data: TensorData,
+    group: Option<&Rc<ProcessGroup>>,
+) -> Result<Learner<TensorData>> {
+    Ok(match group {
+        Some(g) => {
+            let config = recipe::rank_config(config, g)?;
+            let mut learner = model_learner(args.model, 10, data, &config, 0)?;
+            let ddp = onecycle::dist::Ddp::new(g.clone(), learner.var_store(), false)?;
+            learner.set_strategy(ddp);
+            learner
+        }
+        None => model_learner(args.model, 10, data, config, 0)?,
+    })
+}
+
+/// Prints the measurement as one JSON object or as a sentence.
+fn print_result(args: &BenchTrainArgs, r: &TrainBench, world: usize) -> Result<()> {
     if args.json {
-        let mut v = serde_json::to_value(&r)?;
+        let mut v = serde_json::to_value(r)?;
         v["model"] = serde_json::Value::from(args.model.as_str());
         v["world_size"] = serde_json::Value::from(world);
         println!("{v}");

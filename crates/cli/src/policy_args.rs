@@ -29,7 +29,7 @@ pub enum PolicyName {
     Sweep,
 }
 
-/// Every schedule option; which ones a policy takes is listed in `to_policy`.
+/// Every schedule option; which ones a policy takes is listed in `accepted_options`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct PolicyArgs {
     /// Peak LR (one-cycle, clr-beta, cyclic, sgdr) or the LR (flat-cos, steps, constant)
@@ -194,132 +194,204 @@ impl PolicyArgs {
 
     /// Builds the policy `name` from these options, refusing options that belong elsewhere.
     pub fn to_policy(&self, name: PolicyName) -> Result<Policy> {
-        let policy_flag = name.to_possible_value().expect("no skipped variants");
-        let accepted: &[&str] = match name {
-            PolicyName::OneCycle => &[
-                "--max-lr",
-                "--div",
-                "--final-div",
-                "--final-div-factor",
-                "--pct-start",
-                "--anneal",
-                "--phases",
-                "--moms",
-                "--convention",
-            ],
-            PolicyName::ClrBeta => &["--max-lr", "--div", "--pct", "--moms"],
-            PolicyName::Cyclic => &[
-                "--base-lr",
-                "--max-lr",
-                "--step-size-up",
-                "--step-size-down",
-                "--mode",
-                "--gamma",
-                "--moms",
-            ],
-            PolicyName::Sgdr => &[
-                "--max-lr",
-                "--min-lr",
-                "--cycle-len",
-                "--cycle-mult",
-                "--momentum",
-            ],
-            PolicyName::FlatCos => &["--max-lr", "--final-div", "--pct-start", "--momentum"],
-            PolicyName::Steps => &["--max-lr", "--milestones", "--gamma", "--momentum"],
-            PolicyName::Constant => &["--max-lr", "--momentum"],
-            PolicyName::Sweep => &["--start-lr", "--end-lr", "--linear", "--momentum"],
-        };
+        self.refuse_options_of_other_policies(name)?;
+        Ok(match name {
+            PolicyName::OneCycle => Policy::OneCycle(self.one_cycle_params()?),
+            PolicyName::ClrBeta => Policy::ClrBeta(self.clr_beta_params()?),
+            PolicyName::Cyclic => Policy::Cyclic(self.cyclic_params()?),
+            PolicyName::Sgdr => Policy::Sgdr(self.sgdr_params()?),
+            PolicyName::FlatCos => Policy::FlatCos(self.flat_cos_params()?),
+            PolicyName::Steps => Policy::Steps(self.steps_params()?),
+            PolicyName::Constant => Policy::Constant(self.constant_params()?),
+            PolicyName::Sweep => Policy::Sweep(self.sweep_params()?),
+        })
+    }
+
+    /// Fails on the first given option that `name` does not take, listing those it does.
+    fn refuse_options_of_other_policies(&self, name: PolicyName) -> Result<()> {
+        let accepted = accepted_options(name);
         if let Some(stray) = self.given().into_iter().find(|f| !accepted.contains(f)) {
             bail!(
                 "{stray} does not apply to the {} policy (it takes {})",
-                policy_flag.get_name(),
+                name.cli_name(),
                 accepted.join(", ")
             );
         }
-        let need = |v: Option<f64>, flag: &str| match v {
-            Some(v) => Ok(v),
-            None => bail!("the {} policy needs {flag}", policy_flag.get_name()),
-        };
-        Ok(match name {
-            PolicyName::OneCycle => Policy::OneCycle(OneCycleParams {
-                max_lr: need(self.max_lr()?, "--max-lr")?,
-                convention: match self.convention.unwrap_or(ConventionName::Pytorch) {
-                    ConventionName::Pytorch => Convention::Pytorch,
-                    ConventionName::Fastai => Convention::Fastai,
-                    ConventionName::Fastai1 => Convention::Fastai1,
-                },
-                div: self.div,
-                final_div: self.final_div,
-                final_div_factor: self.final_div_factor,
-                pct_start: self.pct_start,
-                anneal: self.anneal.map(|a| match a {
-                    AnnealName::Cos => Anneal::Cos,
-                    AnnealName::Linear => Anneal::Linear,
-                }),
-                phases: self.phases,
-                moms: match parse_moms(self.moms.as_deref(), 3)? {
-                    None => MomsSetting::Default,
-                    Some(None) => MomsSetting::None,
-                    Some(Some(v)) => MomsSetting::Values(v),
-                },
-            }),
-            PolicyName::ClrBeta => Policy::ClrBeta(ClrBetaParams {
-                max_lr: need(self.max_lr()?, "--max-lr")?,
-                div: need(self.div, "--div")?,
-                pct: need(self.pct, "--pct")?,
-                moms: pair(parse_moms(self.moms.as_deref(), 2)?),
-            }),
-            PolicyName::Cyclic => Policy::Cyclic(CyclicParams {
-                base_lr: need(self.base_lr, "--base-lr")?,
-                max_lr: need(self.max_lr()?, "--max-lr")?,
-                step_size_up: self
-                    .step_size_up
-                    .ok_or_else(|| anyhow::anyhow!("the cyclic policy needs --step-size-up"))?,
-                step_size_down: self.step_size_down,
-                mode: match self.mode.unwrap_or(ModeName::Triangular) {
-                    ModeName::Triangular => CyclicMode::Triangular,
-                    ModeName::Triangular2 => CyclicMode::Triangular2,
-                    ModeName::ExpRange => CyclicMode::ExpRange,
-                },
-                gamma: self.gamma,
-                moms: pair(parse_moms(self.moms.as_deref(), 2)?),
-            }),
-            PolicyName::Sgdr => Policy::Sgdr(SgdrParams {
-                max_lr: need(self.max_lr()?, "--max-lr")?,
-                min_lr: self.min_lr,
-                cycle_len: self
-                    .cycle_len
-                    .ok_or_else(|| anyhow::anyhow!("the sgdr policy needs --cycle-len"))?,
-                cycle_mult: self.cycle_mult,
-                momentum: self.momentum,
-            }),
-            PolicyName::FlatCos => Policy::FlatCos(FlatCosParams {
-                lr: need(self.max_lr()?, "--lr")?,
-                final_div: self.final_div,
-                pct_start: self.pct_start,
-                momentum: self.momentum,
-            }),
-            PolicyName::Steps => Policy::Steps(StepsParams {
-                lr: need(self.max_lr()?, "--lr")?,
-                milestones: self.milestones.clone().unwrap_or_default(),
-                gamma: self.gamma,
-                momentum: self.momentum,
-            }),
-            PolicyName::Constant => Policy::Constant(ConstantParams {
-                lr: need(self.max_lr()?, "--lr")?,
-                momentum: self.momentum,
-            }),
-            PolicyName::Sweep => Policy::Sweep(SweepParams {
-                start_lr: need(self.start_lr, "--start-lr")?,
-                end_lr: need(self.end_lr, "--end-lr")?,
-                kind: if self.linear {
-                    SweepKind::Linear
-                } else {
-                    SweepKind::Exponential
-                },
-                momentum: self.momentum,
-            }),
+        Ok(())
+    }
+
+    fn one_cycle_params(&self) -> Result<OneCycleParams> {
+        Ok(OneCycleParams {
+            max_lr: need(PolicyName::OneCycle, self.max_lr()?, "--max-lr")?,
+            convention: self.convention.unwrap_or(ConventionName::Pytorch).into(),
+            div: self.div,
+            final_div: self.final_div,
+            final_div_factor: self.final_div_factor,
+            pct_start: self.pct_start,
+            anneal: self.anneal.map(Anneal::from),
+            phases: self.phases,
+            moms: match parse_moms(self.moms.as_deref(), 3)? {
+                None => MomsSetting::Default,
+                Some(None) => MomsSetting::None,
+                Some(Some(v)) => MomsSetting::Values(v),
+            },
         })
+    }
+
+    fn clr_beta_params(&self) -> Result<ClrBetaParams> {
+        let policy = PolicyName::ClrBeta;
+        Ok(ClrBetaParams {
+            max_lr: need(policy, self.max_lr()?, "--max-lr")?,
+            div: need(policy, self.div, "--div")?,
+            pct: need(policy, self.pct, "--pct")?,
+            moms: pair(parse_moms(self.moms.as_deref(), 2)?),
+        })
+    }
+
+    fn cyclic_params(&self) -> Result<CyclicParams> {
+        let policy = PolicyName::Cyclic;
+        Ok(CyclicParams {
+            base_lr: need(policy, self.base_lr, "--base-lr")?,
+            max_lr: need(policy, self.max_lr()?, "--max-lr")?,
+            step_size_up: need(policy, self.step_size_up, "--step-size-up")?,
+            step_size_down: self.step_size_down,
+            mode: self.mode.unwrap_or(ModeName::Triangular).into(),
+            gamma: self.gamma,
+            moms: pair(parse_moms(self.moms.as_deref(), 2)?),
+        })
+    }
+
+    fn sgdr_params(&self) -> Result<SgdrParams> {
+        let policy = PolicyName::Sgdr;
+        Ok(SgdrParams {
+            max_lr: need(policy, self.max_lr()?, "--max-lr")?,
+            min_lr: self.min_lr,
+            cycle_len: need(policy, self.cycle_len, "--cycle-len")?,
+            cycle_mult: self.cycle_mult,
+            momentum: self.momentum,
+        })
+    }
+
+    fn flat_cos_params(&self) -> Result<FlatCosParams> {
+        Ok(FlatCosParams {
+            lr: need(PolicyName::FlatCos, self.max_lr()?, "--lr")?,
+            final_div: self.final_div,
+            pct_start: self.pct_start,
+            momentum: self.momentum,
+        })
+    }
+
+    fn steps_params(&self) -> Result<StepsParams> {
+        Ok(StepsParams {
+            lr: need(PolicyName::Steps, self.max_lr()?, "--lr")?,
+            milestones: self.milestones.clone().unwrap_or_default(),
+            gamma: self.gamma,
+            momentum: self.momentum,
+        })
+    }
+
+    fn constant_params(&self) -> Result<ConstantParams> {
+        Ok(ConstantParams {
+            lr: need(PolicyName::Constant, self.max_lr()?, "--lr")?,
+            momentum: self.momentum,
+        })
+    }
+
+    fn sweep_params(&self) -> Result<SweepParams> {
+        let policy = PolicyName::Sweep;
+        Ok(SweepParams {
+            start_lr: need(policy, self.start_lr, "--start-lr")?,
+            end_lr: need(policy, self.end_lr, "--end-lr")?,
+            kind: if self.linear {
+                SweepKind::Linear
+            } else {
+                SweepKind::Exponential
+            },
+            momentum: self.momentum,
+        })
+    }
+}
+
+impl PolicyName {
+    /// The name as typed on the command line, e.g. `one-cycle`.
+    fn cli_name(self) -> String {
+        let value = self.to_possible_value().expect("no skipped variants");
+        value.get_name().to_string()
+    }
+}
+
+/// The options each policy takes, by flag name.
+fn accepted_options(name: PolicyName) -> &'static [&'static str] {
+    match name {
+        PolicyName::OneCycle => &[
+            "--max-lr",
+            "--div",
+            "--final-div",
+            "--final-div-factor",
+            "--pct-start",
+            "--anneal",
+            "--phases",
+            "--moms",
+            "--convention",
+        ],
+        PolicyName::ClrBeta => &["--max-lr", "--div", "--pct", "--moms"],
+        PolicyName::Cyclic => &[
+            "--base-lr",
+            "--max-lr",
+            "--step-size-up",
+            "--step-size-down",
+            "--mode",
+            "--gamma",
+            "--moms",
+        ],
+        PolicyName::Sgdr => &[
+            "--max-lr",
+            "--min-lr",
+            "--cycle-len",
+            "--cycle-mult",
+            "--momentum",
+        ],
+        PolicyName::FlatCos => &["--max-lr", "--final-div", "--pct-start", "--momentum"],
+        PolicyName::Steps => &["--max-lr", "--milestones", "--gamma", "--momentum"],
+        PolicyName::Constant => &["--max-lr", "--momentum"],
+        PolicyName::Sweep => &["--start-lr", "--end-lr", "--linear", "--momentum"],
+    }
+}
+
+/// A required option's value, or the error naming the policy that needs it.
+fn need<T>(policy: PolicyName, value: Option<T>, flag: &str) -> Result<T> {
+    match value {
+        Some(v) => Ok(v),
+        None => bail!("the {} policy needs {flag}", policy.cli_name()),
+    }
+}
+
+impl From<ConventionName> for Convention {
+    fn from(name: ConventionName) -> Convention {
+        match name {
+            ConventionName::Pytorch => Convention::Pytorch,
+            ConventionName::Fastai => Convention::Fastai,
+            ConventionName::Fastai1 => Convention::Fastai1,
+        }
+    }
+}
+
+impl From<AnnealName> for Anneal {
+    fn from(name: AnnealName) -> Anneal {
+        match name {
+            AnnealName::Cos => Anneal::Cos,
+            AnnealName::Linear => Anneal::Linear,
+        }
+    }
+}
+
+impl From<ModeName> for CyclicMode {
+    fn from(name: ModeName) -> CyclicMode {
+        match name {
+            ModeName::Triangular => CyclicMode::Triangular,
+            ModeName::Triangular2 => CyclicMode::Triangular2,
+            ModeName::ExpRange => CyclicMode::ExpRange,
+        }
     }
 }
 

@@ -9,8 +9,7 @@ use anyhow::Result;
 use onecycle::learner::TrainConfig;
 use onecycle::lr_find::LrFindOptions;
 use onecycle::optim::OptKind;
-use report::lr_find;
-use schedule::{OneCycleParams, Rule};
+use schedule::OneCycleParams;
 
 fn main() -> Result<()> {
     let out = std::env::args()
@@ -23,20 +22,13 @@ fn main() -> Result<()> {
         ..TrainConfig::default()
     };
     let mut learner = tasks::char_learner(0, config);
-    let found = learner.lr_find(&LrFindOptions {
+    let options = LrFindOptions {
         start_lr: 1e-5,
         end_lr: 1.0,
         val_each_step: true,
         ..LrFindOptions::default()
-    })?;
-    lr_find::save_run(&found, out, record::run_dir::LR_FIND, "character LSTM")?;
-    for (rule, s) in found.suggestions() {
-        match s {
-            Ok(s) => println!("{rule:>8}: {:.3e}", s.lr),
-            Err(e) => println!("{rule:>8}: none ({e})"),
-        }
-    }
-    let lr = found.suggest(Rule::Valley)?.lr;
+    };
+    let lr = tasks::range_test_valley(&mut learner, &options, out, "character LSTM")?;
     let fit = learner.fit_one_cycle(
         8,
         OneCycleParams {

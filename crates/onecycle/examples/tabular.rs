@@ -7,8 +7,7 @@ mod tasks;
 use anyhow::Result;
 use onecycle::learner::TrainConfig;
 use onecycle::lr_find::LrFindOptions;
-use report::lr_find;
-use schedule::{OneCycleParams, Rule};
+use schedule::OneCycleParams;
 
 fn main() -> Result<()> {
     let out = std::env::args()
@@ -16,18 +15,11 @@ fn main() -> Result<()> {
         .unwrap_or_else(|| "runs/tabular".into());
     let out = std::path::Path::new(&out);
     let mut learner = tasks::tabular_learner(0, TrainConfig::default());
-    let found = learner.lr_find(&LrFindOptions {
+    let options = LrFindOptions {
         val_each_step: true,
         ..LrFindOptions::default()
-    })?;
-    lr_find::save_run(&found, out, record::run_dir::LR_FIND, "tabular regression")?;
-    for (rule, s) in found.suggestions() {
-        match s {
-            Ok(s) => println!("{rule:>8}: {:.3e}", s.lr),
-            Err(e) => println!("{rule:>8}: none ({e})"),
-        }
-    }
-    let lr = found.suggest(Rule::Valley)?.lr;
+    };
+    let lr = tasks::range_test_valley(&mut learner, &options, out, "tabular regression")?;
     let (before, _) = learner.validate()?;
     let fit = learner.fit_one_cycle(
         5,

@@ -145,3 +145,22 @@ pub fn char_learner(seed: i64, config: TrainConfig) -> Learner<TensorData> {
     learner.add_metric(Box::new(accuracy()));
     learner
 }
+
+/// The examples' range test: runs it, saves its CSV and plot under `out`, prints every
+/// suggestion and returns the `valley` LR for 1cycle.
+pub fn range_test_valley(
+    learner: &mut Learner<TensorData>,
+    options: &onecycle::lr_find::LrFindOptions,
+    out: &std::path::Path,
+    title: &str,
+) -> anyhow::Result<f64> {
+    let found = learner.lr_find(options)?;
+    report::lr_find::save_run(&found, out, record::run_dir::LR_FIND, title)?;
+    for (rule, s) in found.suggestions() {
+        match s {
+            Ok(s) => println!("{rule:>8}: {:.3e}", s.lr),
+            Err(e) => println!("{rule:>8}: none ({e})"),
+        }
+    }
+    Ok(found.suggest(schedule::Rule::Valley)?.lr)
+}
