@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use vision::{Augment, LoaderOptions};
 
+use crate::out::say;
+
 /// Arguments of `onecycle bench loader`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchLoaderArgs {
@@ -45,9 +47,9 @@ pub fn run(args: BenchLoaderArgs) -> anyhow::Result<()> {
     };
     let r = vision::bench::loader_throughput(train, options, args.seconds)?;
     if args.json {
-        println!("{}", r.to_json());
+        say!("{}", r.to_json());
     } else {
-        println!(
+        say!(
             "{:.0} images/s ({:.1} batches/s of {}, {} worker(s), augment {}) over {:.1} s on {} images {:?}",
             r.images_per_sec,
             r.batches_per_sec,

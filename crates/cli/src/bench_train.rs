@@ -15,6 +15,8 @@ use schedule::{ConstantParams, Policy};
 use tch::{Device, Kind, Tensor};
 use vision::models::ModelName;
 
+use crate::out::say;
+
 /// Time SGD training steps (forward, loss, backward, update) on synthetic 32×32 batches.
 #[derive(Debug, Args)]
 pub struct BenchTrainArgs {
@@ -163,9 +165,9 @@ fn print_result(args: &BenchTrainArgs, r: &TrainBench, world: usize) -> Result<(
         let mut v = serde_json::to_value(r)?;
         v["model"] = serde_json::Value::from(args.model.as_str());
         v["world_size"] = serde_json::Value::from(world);
-        println!("{v}");
+        say!("{v}");
     } else {
-        println!(
+        say!(
             "{} batch {}{} {} {} {}: {:.1} images/s ({:.1} ms/step, {} steps, {} threads)",
             args.model,
             r.batch,

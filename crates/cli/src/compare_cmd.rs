@@ -7,6 +7,8 @@ use anyhow::{bail, Result};
 use clap::Args;
 use report::CompareOptions;
 
+use crate::out::say;
+
 /// Compare run folders: overlaid loss, metric and LR curves (aligned by iterations and wall time)
 /// and a side-by-side table, written as one self-contained HTML file; the table is printed as
 /// markdown.
@@ -63,6 +65,6 @@ pub fn run(args: CompareArgs) -> Result<()> {
     };
     let table = report::write_compare_report(&runs, &options, &args.out)?;
     print!("{}", table.to_markdown());
-    println!("report: {}", args.out.display());
+    say!("report: {}", args.out.display());
     Ok(())
 }

@@ -1,9 +1,12 @@
 //! `onecycle download cifar10 [--dir D]`: fetch, verify and unpack a data set for real use.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use vision::download::{self, CIFAR10_MD5, CIFAR10_URL};
+
+use crate::out::say;
 
 /// Data sets that can be downloaded.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,13 +37,13 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
     match args.dataset {
         DownloadDataset::Cifar10 => {
             if download::is_verified(&args.dir, &args.md5) {
-                println!("CIFAR-10 already in {} (verified)", args.dir.display());
+                say!("CIFAR-10 already in {} (verified)", args.dir.display());
                 return Ok(());
             }
-            eprintln!("downloading {} …", args.url);
+            let _ = writeln!(std::io::stderr(), "downloading {} …", args.url);
             let dir = download::cifar10(&args.dir, &args.url, &args.md5)
                 .with_context(|| format!("downloading CIFAR-10 into {}", args.dir.display()))?;
-            println!("CIFAR-10 saved in {} (md5 verified)", dir.display());
+            say!("CIFAR-10 saved in {} (md5 verified)", dir.display());
         }
     }
     Ok(())

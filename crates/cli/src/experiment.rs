@@ -6,6 +6,8 @@ use anyhow::Result;
 use clap::Args;
 use recipe::experiment::Experiment;
 
+use crate::out::say;
+
 /// Run an experiment (several fits that differ only where its preset says) and write one report.
 #[derive(Debug, Args)]
 pub struct ExperimentArgs {
@@ -32,7 +34,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         .out
         .unwrap_or_else(|| PathBuf::from("runs").join(&experiment.name));
     let done = experiment.run(args.data.as_deref(), &dir, args.quiet)?;
-    println!("{}", done.table.to_markdown());
-    println!("report: {}", done.report.display());
+    say!("{}", done.table.to_markdown());
+    say!("report: {}", done.report.display());
     Ok(())
 }

@@ -8,6 +8,7 @@ use recipe::{FitConfig, Session};
 use record::Summary;
 use schedule::{Policy, Rule};
 
+use crate::out::say;
 use crate::policy_args::{LrArg, PolicyArgs, PolicyName};
 use crate::train_args::{set, TrainArgs};
 
@@ -100,7 +101,6 @@ impl FitArgs {
         if !self.size_fractions.is_empty() {
             c.size_fractions = self.size_fractions.clone();
         }
-        c.validate()?;
         Ok(c)
     }
 
@@ -155,14 +155,14 @@ pub fn run(args: FitArgs) -> Result<()> {
             if auto {
                 let why = session.find_lr(args.suggest.unwrap_or(Rule::Valley))?;
                 if session.is_lead() {
-                    println!("{why}");
+                    say!("{why}");
                 }
             }
             session
         }
     };
     if let Some(summary) = session.fit()? {
-        println!("{}", summary_line(&summary));
+        say!("{}", summary_line(&summary));
     }
     Ok(())
 }

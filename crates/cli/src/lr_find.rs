@@ -10,6 +10,7 @@ use recipe::{range_tests, FitConfig};
 use record::range_test::WdChoice;
 use schedule::{Policy, SweepKind};
 
+use crate::out::say;
 use crate::train_args::{set, TrainArgs};
 
 /// Run the LR range test (optionally at several weight decays) and print the suggestions.
@@ -57,7 +58,6 @@ impl LrFindArgs {
         if let [wd] = self.wd[..] {
             c.wd = wd;
         }
-        c.validate()?;
         Ok(c)
     }
 
@@ -98,9 +98,9 @@ pub fn run(args: LrFindArgs) -> Result<()> {
     }
     if let Some((choice, chart)) = &done.wd_choice {
         print_wd_choice(choice, &done.runs);
-        println!("plot: {}", chart.display());
+        say!("plot: {}", chart.display());
     }
-    println!("report: {}", done.report.display());
+    say!("report: {}", done.report.display());
     Ok(())
 }
 
@@ -113,14 +113,14 @@ fn print_wd_choice(choice: &Result<WdChoice>, runs: &[(LrFind, PathBuf)]) {
                 .zip(&c.losses)
                 .map(|((r, _), l)| format!("wd {:e}: {l:.4}", r.wd))
                 .collect();
-            println!(
+            say!(
                 "weight decay: {:e} has the lowest smoothed loss at lr {:.3e} (the highest lr every curve reaches before its minimum): {}",
                 c.wd,
                 c.lr,
                 losses.join(", ")
             );
         }
-        Err(e) => println!("weight decay: no comparison ({e:#})"),
+        Err(e) => say!("weight decay: no comparison ({e:#})"),
     }
 }
 
@@ -131,7 +131,7 @@ fn print_run(found: &LrFind, csv: &std::path::Path) {
         .as_ref()
         .map(|s| format!(", stopped: {s}"))
         .unwrap_or_default();
-    println!(
+    say!(
         "wd {:e}: {} iterations in {:.1}s{stopped} → {}",
         found.wd,
         found.rows.len(),
@@ -140,8 +140,8 @@ fn print_run(found: &LrFind, csv: &std::path::Path) {
     );
     for (rule, s) in found.suggestions() {
         match s {
-            Ok(s) => println!("  {:<9}{:.3e}", rule.name(), s.lr),
-            Err(e) => println!("  {:<9}none: {e}", rule.name()),
+            Ok(s) => say!("  {:<9}{:.3e}", rule.name(), s.lr),
+            Err(e) => say!("  {:<9}none: {e}", rule.name()),
         }
     }
 }

@@ -8,12 +8,15 @@ mod experiment;
 mod fit;
 mod launch;
 mod lr_find;
+mod out;
 mod plot_cmd;
 mod policy_args;
 mod report_cmd;
 mod schedule_cmd;
 mod suggest;
 mod train_args;
+
+use std::io::Write;
 
 use clap::{Parser, Subcommand};
 
@@ -81,7 +84,8 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Even when standard error is closed, the exit status says it failed.
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -6,6 +6,8 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use report::RunChart;
 
+use crate::out::say;
+
 /// Redraw the charts of a run folder (schedule, losses and metrics, range tests) from its CSVs.
 #[derive(Debug, Args)]
 pub struct PlotArgs {
@@ -41,7 +43,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
         })
         .collect();
     for file in report::run_charts(&args.run_dir, ext, &which)? {
-        println!("{}", file.display());
+        say!("{}", file.display());
     }
     Ok(())
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
+use crate::out::say;
+
 /// Write RUN_DIR/report.html: config, summary, charts and range-test suggestions, from the folder's
 /// files (a folder holding only a range test works too).
 #[derive(Debug, Args)]
@@ -15,6 +17,6 @@ pub struct ReportArgs {
 
 pub fn run(args: ReportArgs) -> Result<()> {
     let file = report::write_run_report(&args.run_dir)?;
-    println!("{}", file.display());
+    say!("{}", file.display());
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use report::plot::{self, ScheduleChart};
-use schedule::Point;
+use schedule::Schedule;
 
 use crate::policy_args::{PolicyArgs, PolicyName};
 
@@ -35,18 +35,25 @@ pub fn run(args: ScheduleArgs) -> Result<()> {
     }
     let policy = args.options.to_policy(args.policy)?;
     let schedule = policy.build(args.steps)?;
-    let points = schedule.points();
     match &args.out {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
-            write_csv(std::io::BufWriter::new(file), &points)
+            write_csv(std::io::BufWriter::new(file), &*schedule)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
-        None => write_csv(std::io::stdout().lock(), &points)?,
+        // A reader that stops early (`| head`) ends the output, as for `seq`: not an error.
+        None => match write_csv(
+            std::io::BufWriter::new(std::io::stdout().lock()),
+            &*schedule,
+        ) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            written => written?,
+        },
     }
     if let Some(path) = &args.plot {
         let title = format!("{} schedule, {} steps", policy.name(), args.steps);
+        let points = schedule.points();
         plot::save(
             &ScheduleChart {
                 title: &title,
@@ -60,9 +67,11 @@ pub fn run(args: ScheduleArgs) -> Result<()> {
 
 /// `step,lr,momentum`, one row per step; the momentum cell is empty when it is not scheduled.
 /// Values are printed with Rust's shortest round-trip form, so they parse back bit-exactly.
-fn write_csv(mut w: impl Write, points: &[Point]) -> std::io::Result<()> {
+/// Streamed: memory does not depend on the number of steps.
+fn write_csv(mut w: impl Write, schedule: &dyn Schedule) -> std::io::Result<()> {
     writeln!(w, "step,lr,momentum")?;
-    for (i, p) in points.iter().enumerate() {
+    for i in 0..schedule.steps() {
+        let p = schedule.at(i).map_err(std::io::Error::other)?;
         match p.momentum {
             Some(m) => writeln!(w, "{i},{:?},{:?}", p.lr, m)?,
             None => writeln!(w, "{i},{:?},", p.lr)?,

@@ -7,6 +7,8 @@ use clap::Args;
 use record::range_test::read_lr_loss;
 use schedule::{Curve, Rule};
 
+use crate::out::say;
+
 /// Print the LR suggestions (valley, steep, minimum, slide, min_grad) of a range-test CSV.
 #[derive(Debug, Args)]
 pub struct SuggestArgs {
@@ -40,13 +42,13 @@ pub fn run(args: SuggestArgs) -> Result<()> {
                 Err(_) => format!("\"{}\":null", rule.name()),
             })
             .collect();
-        println!("{{{}}}", fields.join(","));
+        say!("{{{}}}", fields.join(","));
         return Ok(());
     }
     for (rule, s) in all {
         match s {
-            Ok(s) => println!("{:<9}{:.3e}  ({})", rule.name(), s.lr, Rule::explain(rule)),
-            Err(e) => println!("{:<9}none: {e}", rule.name()),
+            Ok(s) => say!("{:<9}{:.3e}  ({})", rule.name(), s.lr, Rule::explain(rule)),
+            Err(e) => say!("{:<9}none: {e}", rule.name()),
         }
     }
     Ok(())

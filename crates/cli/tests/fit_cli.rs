@@ -241,3 +241,27 @@ fn bad_input_fails_with_a_message_naming_the_problem() {
         "data_batch_1.bin",
     );
 }
+
+/// Standard output and error closed before the first line (as `fit … 2>&1 | head -0` leaves
+/// them): training goes on to the end, the run folder is complete, and the exit status is 0.
+#[test]
+fn closed_output_pipes_do_not_stop_training() {
+    let run = temp_dir("closed-pipes").join("run");
+    let args: Vec<String> = quick(&run, &["--epochs", "2"])
+        .into_iter()
+        .filter(|a| a != "--quiet")
+        .collect();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_onecycle"))
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let epochs = std::fs::read_to_string(run.join("epochs.csv")).unwrap();
+    assert_eq!(epochs.lines().count(), 3, "a header and two epochs");
+    assert!(run.join("summary.json").is_file() && run.join("report.html").is_file());
+}

@@ -11,17 +11,23 @@ const CRATES: &[(&str, &[&str])] = &[
     ("record", &["schedule"]),
     ("report", &["schedule", "record"]),
     ("onecycle", &["schedule", "record"]),
-    ("vision", &["schedule", "record", "report", "onecycle"]),
+    ("vision", &["onecycle"]),
+    (
+        "recipe",
+        &["schedule", "record", "report", "onecycle", "vision"],
+    ),
     (
         "cli",
-        &["schedule", "record", "report", "onecycle", "vision"],
+        &[
+            "schedule", "record", "report", "onecycle", "vision", "recipe",
+        ],
     ),
 ];
 
 /// The `onecycle` crate's modules in layers, lowest first: a module may use modules of strictly
 /// lower layers only (so no two modules of a layer use each other, and there are no cycles).
 const ONECYCLE_LAYERS: &[&[&str]] = &[
-    &["ops", "metrics", "checkpoint"],
+    &["ops", "metrics", "checkpoint", "rng"],
     &["amp", "optim", "data"],
     &["device", "strategy"],
     &["engine", "dist", "learner"],

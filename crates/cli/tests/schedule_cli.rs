@@ -310,3 +310,28 @@ fn bad_parameters_exit_non_zero_with_one_line_naming_them() {
         "must end in .png or .svg",
     );
 }
+
+/// `schedule … | head -1`: the rows are streamed (the first comes at once even for 2⁶⁴ − 1
+/// steps, in constant memory), and a reader that stops early ends the command quietly with
+/// exit 0, as `seq` does.
+#[test]
+fn a_reader_that_stops_early_ends_an_endless_schedule_quietly() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_onecycle"))
+        .args(["schedule", "one-cycle", "--steps", "18446744073709551615"])
+        .args(["--max-lr", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (mut header, mut first) = (String::new(), String::new());
+    reader.read_line(&mut header).unwrap();
+    reader.read_line(&mut first).unwrap();
+    assert_eq!(header, "step,lr,momentum\n");
+    assert!(first.starts_with("0,0.04"), "{first}");
+    drop(reader);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", out.status);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

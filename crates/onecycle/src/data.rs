@@ -7,6 +7,8 @@ use std::ops::Range;
 use anyhow::{bail, Result};
 use tch::Tensor;
 
+use crate::rng::{Rng, GOLDEN};
+
 /// One mini-batch: model inputs and the targets its loss compares outputs with.
 #[derive(Debug)]
 pub struct Batch {
@@ -69,9 +71,9 @@ impl TensorData {
         let n = Self::rows(&self.train.0);
         let mut idx: Vec<i64> = (0..n as i64).collect();
         if self.shuffle {
-            let mut state = self.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut rng = Rng::from_state(self.seed ^ (epoch as u64).wrapping_mul(GOLDEN));
             for i in (1..n).rev() {
-                let j = (splitmix64(&mut state) % (i as u64 + 1)) as usize;
+                let j = (rng.next_u64() % (i as u64 + 1)) as usize;
                 idx.swap(i, j);
             }
         }
@@ -120,15 +122,6 @@ impl Data for TensorData {
             .as_ref()
             .map_or(0, |(x, _)| Self::rows(x).div_ceil(self.batch_size.max(1)))
     }
-}
-
-/// SplitMix64: a tiny, well-mixed generator for reproducible shuffles.
-pub fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// This process's part of every global batch: rank `rank` of `world` takes a contiguous run of

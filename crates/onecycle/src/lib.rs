@@ -52,6 +52,7 @@ pub mod metrics;
 pub mod ops;
 pub mod optim;
 pub mod progress;
+pub mod rng;
 pub mod strategy;
 
 pub use record;

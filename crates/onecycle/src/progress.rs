@@ -1,7 +1,7 @@
 //! Progress while training: an epoch bar and a batch bar with ETA and the live smoothed loss on
 //! a terminal; one line per epoch otherwise (logs, CI).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -83,7 +83,10 @@ impl Callback for Progress {
                 epoch_bar.set_position(e.epoch as u64 + 1);
                 let _ = multi.println(line);
             }
-            None if !self.quiet => eprintln!("{line}"),
+            // A closed or full standard error must not stop training: the run folder is the record.
+            None if !self.quiet => {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
             None => {}
         }
         Ok(Flow::Continue)

@@ -173,13 +173,13 @@ impl Experiment {
             let fit = run_arm(name, config, &arm_dir, quiet)?;
             if !quiet {
                 if let Some(r) = &fit {
-                    eprintln!(
+                    note(format_args!(
                         "{name}: {} {:.4} after {} steps, {:.0} s",
                         self.metric,
                         final_metric(&arm_dir, &self.metric),
                         r.steps,
                         r.seconds
-                    );
+                    ));
                 }
             }
             fits.push((name.clone(), fit));
@@ -233,7 +233,7 @@ fn run_arm(name: &str, config: &FitConfig, dir: &Path, quiet: bool) -> Result<Op
     }
     let say = |what: &str| {
         if !quiet {
-            eprintln!("arm {name}: {what} {}", dir.display());
+            note(format_args!("arm {name}: {what} {}", dir.display()));
         }
     };
     let result = if !run.checkpoint().exists() {
@@ -257,4 +257,10 @@ fn final_metric(dir: &Path, metric: &str) -> f64 {
         .and_then(|h| h.metric(metric))
         .and_then(|v| v.last().copied())
         .unwrap_or(f64::NAN)
+}
+
+/// A progress line on standard error; a closed or full stderr must not stop the experiment.
+fn note(line: std::fmt::Arguments) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

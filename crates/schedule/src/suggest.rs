@@ -240,24 +240,13 @@ impl Curve {
         }
     }
 
-    /// fastai's `valley`: the longest decreasing subsequence (O(n²)); its start is taken one point
-    /// before its first, as fastai does, and the pick is `start + ⌊s⌋ + ⌊s/2⌋`, `s = span / 3`.
+    /// fastai's `valley`: the longest strictly decreasing subsequence (the first to reach the
+    /// greatest length); its start is taken one point before its first, as fastai does, and the
+    /// pick is `start + ⌊s⌋ + ⌊s/2⌋`, `s = span / 3`. fastai's double loop is O(n²); patience
+    /// sorting finds the same subsequence in O(n log n).
     pub fn valley(&self) -> Suggestion {
-        let l = &self.losses;
-        let n = l.len();
-        let mut lds = vec![1usize; n];
-        let (mut max_start, mut max_end) = (0isize, 0usize);
-        for i in 1..n {
-            for j in 0..i {
-                if l[i] < l[j] && lds[i] < lds[j] + 1 {
-                    lds[i] = lds[j] + 1;
-                }
-                if lds[max_end] < lds[i] {
-                    max_end = i;
-                    max_start = max_end as isize - lds[max_end] as isize;
-                }
-            }
-        }
+        let n = self.losses.len();
+        let (max_start, max_end) = longest_decrease(&self.losses);
         let sections = (max_end as isize - max_start) as f64 / 3.0;
         let idx = max_start + sections as isize + (sections / 2.0) as isize;
         // Python's index -1 is the last point.
@@ -359,4 +348,25 @@ pub fn interp(x: f64, xs: &[f64], ys: &[f64]) -> f64 {
         return ys[j];
     }
     ys[j] + (x - xs[j]) * (ys[j + 1] - ys[j]) / (xs[j + 1] - xs[j])
+}
+
+/// `(end − length, end)` of the longest strictly decreasing subsequence of `l`, `end` the first
+/// index where a decreasing subsequence of that length ends (fastai's `valley` bookkeeping).
+/// `tails[k]` holds the highest last value of a decreasing subsequence of length `k + 1` seen so
+/// far; it decreases with `k`, so each point's length is one binary search.
+fn longest_decrease(l: &[f64]) -> (isize, usize) {
+    let mut tails: Vec<f64> = Vec::new();
+    let (mut best, mut end) = (0usize, 0usize);
+    for (i, &x) in l.iter().enumerate() {
+        let k = tails.partition_point(|&t| t > x);
+        if k == tails.len() {
+            tails.push(x);
+        } else {
+            tails[k] = x;
+        }
+        if k + 1 > best {
+            (best, end) = (k + 1, i);
+        }
+    }
+    (end as isize - best as isize, end)
 }

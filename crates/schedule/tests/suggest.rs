@@ -233,3 +233,60 @@ fn rules_parse_from_their_names() {
     let names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
     assert_eq!(names, ["valley", "steep", "minimum", "slide", "min_grad"]);
 }
+
+/// fastai's `valley` word for word (the O(n²) double loop): the index it picks.
+fn fastai_valley_index(l: &[f64]) -> usize {
+    let n = l.len();
+    let mut lds = vec![1usize; n];
+    let (mut max_start, mut max_end) = (0isize, 0usize);
+    for i in 1..n {
+        for j in 0..i {
+            if l[i] < l[j] && lds[i] < lds[j] + 1 {
+                lds[i] = lds[j] + 1;
+            }
+            if lds[max_end] < lds[i] {
+                max_end = i;
+                max_start = max_end as isize - lds[max_end] as isize;
+            }
+        }
+    }
+    let sections = (max_end as isize - max_start) as f64 / 3.0;
+    let idx = max_start + sections as isize + (sections / 2.0) as isize;
+    if idx < 0 {
+        (idx + n as isize) as usize
+    } else {
+        idx as usize
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn valley_picks_what_fastai_s_quadratic_loop_picks(
+        losses in proptest::collection::vec(0u8..12, 2..60)
+    ) {
+        // Few distinct values, so that ties and equal neighbours are common.
+        let losses: Vec<f64> = losses.iter().map(|&v| f64::from(v)).collect();
+        proptest::prop_assume!(losses.windows(2).any(|w| w[1] < w[0]));
+        let lrs = lr_grid(losses.len());
+        let c = Curve::new(&lrs, &losses, 0, 0).unwrap();
+        proptest::prop_assert_eq!(c.valley().lr, lrs[fastai_valley_index(&losses)]);
+    }
+}
+
+#[test]
+fn valley_takes_two_million_points() {
+    // A noisy descent then a rise: fastai's O(n²) loop would take hours here.
+    let n = 2_000_000;
+    let losses: Vec<f64> = (0..n)
+        .map(|i| {
+            let x = i as f64 / n as f64;
+            (x - 0.6).powi(2) + 0.01 * ((i * 7919 % 1000) as f64 / 1000.0)
+        })
+        .collect();
+    let lrs: Vec<f64> = (0..n)
+        .map(|i| 1e-7 * 1e8f64.powf(i as f64 / n as f64))
+        .collect();
+    let s = Curve::new(&lrs, &losses, 0, 0).unwrap().valley();
+    // A pick inside the curve, not at either end.
+    assert!(s.lr > lrs[n / 10] && s.lr < lrs[9 * n / 10], "{}", s.lr);
+}

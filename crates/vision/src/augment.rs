@@ -9,7 +9,7 @@
 use image::imageops::{self, FilterType};
 use image::RgbImage;
 
-use crate::rng::Rng;
+use onecycle::rng::Rng;
 
 /// How pixels outside the image are filled before cropping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

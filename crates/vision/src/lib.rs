@@ -13,7 +13,6 @@ pub mod folder;
 pub mod image_data;
 pub mod loader;
 pub mod models;
-pub mod rng;
 pub mod sample;
 pub mod source;
 

@@ -21,7 +21,7 @@ use tch::Tensor;
 use crate::augment::{Augment, AugmentError, FolderCrop, Normalize, Transform};
 use crate::dataset::Dataset;
 use crate::folder::{FolderError, ImageFiles};
-use crate::rng::Rng;
+use onecycle::rng::Rng;
 
 /// Stream keys that keep the shuffle and the augmentation draws independent.
 const SHUFFLE_STREAM: u64 = 0x5348_5546;

@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn encode_then_decode_is_lossless_also_for_a_partial_last_row() {
-        let mut rng = crate::rng::Rng::from_keys(&[1]);
+        let mut rng = onecycle::rng::Rng::from_keys(&[1]);
         let n = COLUMNS + 3;
         let pixels = (0..n * 3072).map(|_| rng.below(256) as u8).collect();
         let labels = (0..n).map(|i| (i % 10) as u8).collect();

@@ -9,7 +9,8 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+/// 2⁶⁴ divided by the golden ratio: SplitMix64's increment.
+pub const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// A SplitMix64 stream. Cheap to create, so each batch gets its own.
 #[derive(Clone, Debug)]
@@ -18,6 +19,11 @@ pub struct Rng {
 }
 
 impl Rng {
+    /// The stream whose state is `state` (the next value is the mix of `state` + the golden ratio).
+    pub fn from_state(state: u64) -> Self {
+        Rng { state }
+    }
+
     /// A stream keyed by any number of words (seed, epoch, batch index, purpose …).
     pub fn from_keys(keys: &[u64]) -> Self {
         let mut state = 0x6a09_e667_f3bc_c908;
