@@ -101,7 +101,9 @@ pub fn run(args: LaunchArgs) -> Result<()> {
     let mut children: Vec<Child> = Vec::new();
     let mut forwarders: Vec<JoinHandle<()>> = Vec::new();
     for rank in 0..args.nproc {
-        let child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        die_with_this_process(&mut command);
+        let child = command
             .args(&args.command)
             .args(["--dist-url", &url, "--world-size"])
             .arg(args.nproc.to_string())
@@ -137,6 +139,26 @@ pub fn run(args: LaunchArgs) -> Result<()> {
             "rank {rank} of {} failed ({status}); the other ranks were stopped",
             args.nproc
         ),
+    }
+}
+
+/// Makes the child of `command` get SIGTERM when this process dies, even by `kill -9`, so that
+/// no rank trains on without its launcher (Linux's parent-death signal).
+fn die_with_this_process(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id();
+    // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the parent.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The launcher may have died before prctl: then no signal would come.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::other("the launcher exited"));
+            }
+            Ok(())
+        });
     }
 }
 

@@ -257,3 +257,70 @@ fn bench_train_under_launch_reports_the_rate_of_all_ranks_once() {
     let err = fails(onecycle(&bench));
     assert!(err.contains("needs --steps N"), "{err}");
 }
+
+/// The processes whose parent is `pid` and that are still running (not zombies).
+fn live_children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may hold spaces, so read after its closing paren.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        if fields[1].parse::<u32>() == Ok(pid) && fields[0] != "Z" {
+            out.push(child);
+        }
+    }
+    out
+}
+
+/// Whether process `pid` still runs (a zombie or a missing process does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'))
+}
+
+#[test]
+fn ranks_die_with_their_launcher_even_on_kill_9() {
+    let run = temp_dir("launch-kill").join("run");
+    let mut launcher = std::process::Command::new(env!("CARGO_BIN_EXE_onecycle"))
+        .args(args(
+            &["launch", "--nproc", "2", "--", "fit"],
+            &[
+                "--epochs",
+                "1000",
+                "--quiet",
+                "--run-dir",
+                run.to_str().unwrap(),
+            ],
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let began = Instant::now();
+    let ranks = loop {
+        let ranks = live_children(launcher.id());
+        if ranks.len() == 2 {
+            break ranks;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "ranks never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    launcher.kill().unwrap(); // SIGKILL: the launcher cannot stop its ranks itself.
+    launcher.wait().unwrap();
+    let killed = Instant::now();
+    while ranks.iter().any(|&r| alive(r)) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(20),
+            "ranks {ranks:?} outlived their launcher"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -265,3 +265,28 @@ fn closed_output_pipes_do_not_stop_training() {
     assert_eq!(epochs.lines().count(), 3, "a header and two epochs");
     assert!(run.join("summary.json").is_file() && run.join("report.html").is_file());
 }
+
+/// A `--run-dir` that holds a finished run is refused, naming it and the way to continue it,
+/// and its files stay as they were.
+#[test]
+fn an_explicit_run_dir_holding_a_run_is_never_written_over() {
+    let run = temp_dir("taken").join("run");
+    run_quick(&run, &["--epochs", "1"]);
+    let before: Vec<Vec<u8>> = ["config.toml", "steps.csv", "checkpoints/last.safetensors"]
+        .iter()
+        .map(|f| std::fs::read(run.join(f)).unwrap())
+        .collect();
+    let args = quick(&run, &["--epochs", "2", "--seed", "3"]);
+    let err = common::fails(onecycle(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    assert!(
+        err.contains("holds a run already") && err.contains(&format!("--resume {}", run.display())),
+        "{err}"
+    );
+    let after: Vec<Vec<u8>> = ["config.toml", "steps.csv", "checkpoints/last.safetensors"]
+        .iter()
+        .map(|f| std::fs::read(run.join(f)).unwrap())
+        .collect();
+    assert!(before == after, "the run's files changed");
+}

@@ -37,13 +37,21 @@ pub struct Session {
 
 impl Session {
     /// A new run of `config` into `run_dir`, in `group`'s processes when given. Nothing is
-    /// written yet; a schedule that cannot be built is refused here.
+    /// written yet; a schedule that cannot be built is refused here, and so is a folder that
+    /// holds a run already (one with a checkpoint or a summary): a run is never written over.
     pub fn open(
         config: FitConfig,
         run_dir: &Path,
         group: Option<Rc<ProcessGroup>>,
         quiet: bool,
     ) -> Result<Session> {
+        let run = RunDir::new(run_dir);
+        if run.checkpoint().exists() || run.summary().exists() {
+            bail!(
+                "{} holds a run already; continue it with --resume {0} or choose another --run-dir",
+                run_dir.display()
+            );
+        }
         let learner = learner(&config, group.as_ref())?;
         let nb = learner.data().train_batches();
         config
@@ -52,7 +60,7 @@ impl Session {
             .context("the schedule's parameters")?;
         Ok(Session {
             config,
-            run: RunDir::new(run_dir),
+            run,
             learner,
             start: Position::default(),
             resumed: false,

@@ -257,25 +257,62 @@ pub fn keep_rows(path: &Path, keep: impl Fn(&[&str]) -> bool) -> Result<()> {
 }
 
 /// Cuts a run folder's history back to a checkpoint at global step `step` after `epochs_done`
-/// epochs: later rows were written after the checkpoint. Returns whether `steps.csv` has the
-/// skipped column.
+/// epochs: later rows were written after the checkpoint. Refuses, changing nothing, a history
+/// that lacks rows before the checkpoint (it could not be continued into a whole record).
+/// Returns whether `steps.csv` has the skipped column.
 pub fn cut_to_checkpoint(dir: &Path, step: usize, epochs_done: usize) -> Result<bool> {
     let run = RunDir::new(dir);
     let steps_path = run.steps_csv();
-    let header = fs::read_to_string(&steps_path)
-        .with_context(|| format!("reading {}", steps_path.display()))?
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let text = fs::read_to_string(&steps_path)
+        .with_context(|| format!("reading {}", steps_path.display()))?;
+    let header = text.lines().next().unwrap_or_default();
     let skipped = header.split(',').next_back() == Some(SKIPPED_COLUMN);
-    let index = |cols: &[&str], k: usize| cols.get(k).and_then(|s| s.parse::<usize>().ok());
-    keep_rows(&steps_path, |cols| index(cols, 1).is_some_and(|s| s < step))?;
+    check_rows_before(&steps_path, &text, 1, step, "step")?;
     let epochs_path = run.epochs_csv();
+    let epochs = fs::read_to_string(&epochs_path).unwrap_or_default();
+    check_rows_before(&epochs_path, &epochs, 0, epochs_done, "epoch")?;
+    keep_rows(&steps_path, |cols| index(cols, 1).is_some_and(|s| s < step))?;
     if epochs_path.exists() {
         keep_rows(&epochs_path, |cols| {
             index(cols, 0).is_some_and(|e| e < epochs_done)
         })?;
     }
     Ok(skipped)
+}
+
+/// Column `k` of a CSV row as an index.
+fn index(cols: &[&str], k: usize) -> Option<usize> {
+    cols.get(k).and_then(|s| s.parse::<usize>().ok())
+}
+
+/// Checks that the rows of `text` (a CSV whose column `k` counts `what`s) hold `0..end` in order
+/// before any later row.
+fn check_rows_before(path: &Path, text: &str, k: usize, end: usize, what: &str) -> Result<()> {
+    let found: Vec<usize> = text
+        .lines()
+        .skip(1)
+        .filter_map(|line| index(&line.split(',').collect::<Vec<_>>(), k))
+        .filter(|&i| i < end)
+        .collect();
+    if let Some(missing) = (0..end)
+        .zip(&found)
+        .find(|(want, got)| want != *got)
+        .map(|p| p.0)
+    {
+        bail!(
+            "{} does not hold {what} {missing} (rows {found} of the {end} before the checkpoint): \
+             the history cannot be continued; start a new run",
+            path.display(),
+            found = found.len()
+        );
+    }
+    if found.len() != end {
+        bail!(
+            "{} holds {} of the {end} {what} rows before the checkpoint (the last ones are \
+             missing): the history cannot be continued; start a new run",
+            path.display(),
+            found.len()
+        );
+    }
+    Ok(())
 }

@@ -155,6 +155,53 @@ fn resuming_cuts_the_history_back_to_the_checkpoint() {
 }
 
 #[test]
+fn a_history_that_lost_rows_before_the_checkpoint_is_refused_unchanged() {
+    // steps.csv lost step 1 (a row in the middle) or its last rows; epochs.csv lost epoch 0.
+    let cases: [(&str, fn(&str) -> bool, &str); 3] = [
+        (
+            "steps.csv",
+            |l| !l.starts_with("0,1,"),
+            "does not hold step 1",
+        ),
+        (
+            "steps.csv",
+            |l| !l.starts_with("1,"),
+            "holds 3 of the 4 step rows",
+        ),
+        (
+            "epochs.csv",
+            |l| !l.starts_with("0,"),
+            "holds 0 of the 1 epoch rows",
+        ),
+    ];
+    for (k, (file, keep, why)) in cases.into_iter().enumerate() {
+        let dir = temp_dir(&format!("lost-{k}"));
+        sample_history(false).write(&dir).unwrap();
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let damaged: String = text
+            .lines()
+            .filter(|l| keep(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&path, &damaged).unwrap();
+        let before = (
+            files(&dir),
+            std::fs::read_to_string(dir.join("steps.csv")).unwrap(),
+        );
+        let err = history::cut_to_checkpoint(&dir, 4, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(file) && err.contains(why), "{err}");
+        let after = (
+            files(&dir),
+            std::fs::read_to_string(dir.join("steps.csv")).unwrap(),
+        );
+        assert_eq!(before, after, "nothing changes");
+    }
+}
+
+#[test]
 fn a_summary_round_trips_and_old_or_partial_files_still_read() {
     let dir = temp_dir("summary");
     let run = RunDir::new(&dir);
