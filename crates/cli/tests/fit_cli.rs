@@ -290,3 +290,25 @@ fn an_explicit_run_dir_holding_a_run_is_never_written_over() {
         .collect();
     assert!(before == after, "the run's files changed");
 }
+
+/// A peak LR far too high on a short run: the guard judges the first steps against the first
+/// loss, so training stops with an error naming the step and LR instead of ending "successfully"
+/// with a loss of 1e8.
+#[test]
+fn a_far_too_high_lr_is_caught_in_the_first_steps() {
+    let run = temp_dir("lr-1000").join("run");
+    let mut args = quick(&run, &["--epochs", "1"]);
+    let at = args.iter().position(|a| a == "--max-lr").unwrap();
+    args[at + 1] = "1000".into();
+    let err = common::fails(onecycle(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+    assert!(err.contains("training diverged at step"), "{err}");
+    let steps: usize = err
+        .split("diverged at step ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(steps < 6, "stopped at step {steps}: {err}");
+}

@@ -29,6 +29,13 @@ pub struct Checkpoint {
     /// JSON has no infinity: `None` stands for "no best yet".
     #[serde(with = "finite_or_none")]
     pub best_smooth: f64,
+    /// The divergence guard's first smoothed loss (absent in checkpoints before 0.2: none).
+    #[serde(default = "no_loss", with = "finite_or_none")]
+    pub first_smooth: f64,
+}
+
+fn no_loss() -> f64 {
+    f64::INFINITY
 }
 
 /// Writes `tensors` and `meta` to `path` atomically.

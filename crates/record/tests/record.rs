@@ -157,7 +157,8 @@ fn resuming_cuts_the_history_back_to_the_checkpoint() {
 #[test]
 fn a_history_that_lost_rows_before_the_checkpoint_is_refused_unchanged() {
     // steps.csv lost step 1 (a row in the middle) or its last rows; epochs.csv lost epoch 0.
-    let cases: [(&str, fn(&str) -> bool, &str); 3] = [
+    type Keep = fn(&str) -> bool;
+    let cases: [(&str, Keep, &str); 3] = [
         (
             "steps.csv",
             |l| !l.starts_with("0,1,"),

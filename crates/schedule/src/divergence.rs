@@ -1,6 +1,9 @@
 //! The divergence rule shared by training's guard and the LR range test: a non-finite loss, or a
 //! smoothed loss above `factor` × the best smoothed loss, where the best is tracked only once
-//! more than `warmup` losses were seen (so the noisy first iterations can neither set nor trip it).
+//! more than `warmup` losses were seen (so the noisy first iterations cannot set it). The range
+//! test ignores the warm-up, as fastai does; training's guard judges it against the first loss,
+//! so that a run whose LR is far too high stops at once instead of after the warm-up, when its
+//! "best" has blown up already.
 
 /// Why a loss counts as diverged.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,22 +19,31 @@ pub enum Diverging {
 pub struct Divergence {
     pub factor: f64,
     pub warmup: usize,
+    /// Judge the warm-up against the first smoothed loss (training) or not at all (range test).
+    pub from_first: bool,
     best: f64,
+    first: f64,
 }
 
 impl Divergence {
-    /// No best yet.
+    /// No best yet; the warm-up is not judged.
     pub fn new(factor: f64, warmup: usize) -> Divergence {
         Divergence {
             factor,
             warmup,
+            from_first: false,
             best: f64::INFINITY,
+            first: f64::INFINITY,
         }
     }
 
-    /// Training's guard: 10× the best, after the first 10 steps.
+    /// Training's guard: 10× the first smoothed loss during the first 10 steps, 10× the best
+    /// after them.
     pub fn training() -> Divergence {
-        Divergence::new(10.0, 10)
+        Divergence {
+            from_first: true,
+            ..Divergence::new(10.0, 10)
+        }
     }
 
     /// fastai's range-test stop: 4× the best, after the first 10 iterations.
@@ -39,14 +51,28 @@ impl Divergence {
         Divergence::new(4.0, 10)
     }
 
+    /// The same rule stopping at `factor` × the reference instead.
+    pub fn with_factor(self, factor: f64) -> Divergence {
+        Divergence { factor, ..self }
+    }
+
     /// The best smoothed loss so far (infinite before the warm-up ends).
     pub fn best(&self) -> f64 {
         self.best
     }
 
-    /// The same rule resumed with `best` as its best so far.
-    pub fn with_best(self, best: f64) -> Divergence {
-        Divergence { best, ..self }
+    /// The first smoothed loss judged (infinite before any).
+    pub fn first(&self) -> f64 {
+        self.first
+    }
+
+    /// The same rule resumed with `best` as its best so far and `first` as its first loss.
+    pub fn resumed(self, best: f64, first: f64) -> Divergence {
+        Divergence {
+            best,
+            first,
+            ..self
+        }
     }
 
     /// Judges the `count`-th loss (1-based: how many the smoother has seen) and its smoothed
@@ -55,17 +81,26 @@ impl Divergence {
         if !loss.is_finite() || !smooth.is_finite() {
             return Some(Diverging::NotFinite { loss });
         }
-        if count > self.warmup as u64 {
-            if smooth > self.factor * self.best {
-                return Some(Diverging::Exploded {
-                    smooth,
-                    best: self.best,
-                    factor: self.factor,
-                });
-            }
-            self.best = self.best.min(smooth);
+        if self.first.is_infinite() {
+            self.first = smooth;
         }
+        if count <= self.warmup as u64 {
+            return self.exceeds(smooth, self.first).filter(|_| self.from_first);
+        }
+        if let Some(exploded) = self.exceeds(smooth, self.best) {
+            return Some(exploded);
+        }
+        self.best = self.best.min(smooth);
         None
+    }
+
+    /// `Exploded` when `smooth` is above `factor` × `reference`.
+    fn exceeds(&self, smooth: f64, reference: f64) -> Option<Diverging> {
+        (smooth > self.factor * reference).then_some(Diverging::Exploded {
+            smooth,
+            best: reference,
+            factor: self.factor,
+        })
     }
 }
 
@@ -90,6 +125,25 @@ mod tests {
                 factor: 4.0
             })
         );
+    }
+
+    #[test]
+    fn training_judges_the_warm_up_against_the_first_loss_and_the_range_test_does_not() {
+        let mut training = Divergence::training();
+        let mut range = Divergence::range_test();
+        assert_eq!(training.check(1, 2.0, 2.0), None);
+        assert_eq!(range.check(1, 2.0, 2.0), None);
+        assert_eq!(training.check(2, 10.0, 19.0), None, "9.5× the first");
+        assert_eq!(
+            training.check(3, 1e5, 21.0),
+            Some(Diverging::Exploded {
+                smooth: 21.0,
+                best: 2.0,
+                factor: 10.0
+            })
+        );
+        assert_eq!(range.check(2, 1e5, 21.0), None, "fastai's range test waits");
+        assert_eq!(training.best(), f64::INFINITY, "the warm-up sets no best");
     }
 
     #[test]

@@ -24,7 +24,7 @@ impl FitState {
     pub fn new(diverge_factor: f64) -> FitState {
         FitState {
             smooth: SmoothLoss::default(),
-            guard: Divergence::new(diverge_factor, Divergence::training().warmup),
+            guard: Divergence::training().with_factor(diverge_factor),
         }
     }
 }
@@ -113,6 +113,7 @@ impl Core {
             position: at,
             smooth: self.state.smooth,
             best_smooth: self.state.guard.best(),
+            first_smooth: self.state.guard.first(),
         };
         checkpoint::save(path, &self.state_tensors(), &meta)
     }
@@ -123,7 +124,10 @@ impl Core {
         self.restore_tensors(&tensors)
             .with_context(|| format!("restoring {}", path.display()))?;
         self.state.smooth = meta.smooth;
-        self.state.guard = self.state.guard.with_best(meta.best_smooth);
+        self.state.guard = self
+            .state
+            .guard
+            .resumed(meta.best_smooth, meta.first_smooth);
         Ok(meta.position)
     }
 }
