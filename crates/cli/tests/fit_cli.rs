@@ -222,6 +222,23 @@ fn bad_input_fails_with_a_message_naming_the_problem() {
         "pct_start must be in (0, 1)",
     );
     fails_with(&["fit", "--model", "resnet7", "--run-dir", d], "resnet7");
+    // Image sizes the model cannot take, or absurd ones, before any image is loaded.
+    fails_with(
+        &[
+            "fit",
+            "--model",
+            "small-cnn",
+            "--sizes",
+            "4",
+            "--run-dir",
+            d,
+        ],
+        "4 px is too small for small-cnn, which needs images of at least 8 px",
+    );
+    fails_with(
+        &["fit", "--sizes", "100000", "--run-dir", d],
+        "100000 px is above the 1024 px",
+    );
     let empty = temp_dir("not-a-run");
     fails_with(
         &["fit", "--resume", empty.to_str().unwrap()],

@@ -437,6 +437,12 @@ fn a_failing_forward_pass_is_an_error_naming_libtorch_s_reason() {
     let msg = format!("{err:#}");
     assert!(msg.contains("the forward pass failed"), "{msg}");
     assert!(msg.contains("shapes cannot be multiplied"), "{msg}");
+    // One line: libtorch's C++ frames and Rust's unwrap wording stay out.
+    assert!(!msg.contains('\n') && !msg.contains("\\n"), "{msg}");
+    assert!(
+        !msg.contains("Exception raised") && !msg.contains("unwrap"),
+        "{msg}"
+    );
 }
 
 /// Copies the files and folders of `from` into `to`.

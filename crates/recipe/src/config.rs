@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 use vision::models::ModelName;
 use vision::{DataOptions, SizePhase};
 
+/// The largest image side `sizes` may ask for: a batch of 128 images of 1024² px is already
+/// 1.6 GB of fp32 input; larger sizes are a typo far more often than a wish.
+pub const MAX_SIZE: usize = 1024;
+
 /// Which update rule `fit` uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -188,6 +192,7 @@ impl FitConfig {
         if let Some(k) = sizes.iter().position(|&s| s == 0) {
             bail!("sizes must be positive, got 0 at position {k}");
         }
+        self.check_sizes()?;
         let fractions = if fractions.is_empty() {
             vec![1.0 / sizes.len() as f64; sizes.len()]
         } else {
@@ -229,6 +234,21 @@ impl FitConfig {
             start = end;
         }
         Ok(phases)
+    }
+
+    /// Every `sizes` value fits the model and stays below [`MAX_SIZE`].
+    fn check_sizes(&self) -> Result<()> {
+        let min = self.model.min_size().max(1);
+        if let Some(&s) = self.sizes.iter().find(|&&s| s < min) {
+            bail!(
+                "sizes: {s} px is too small for {}, which needs images of at least {min} px",
+                self.model
+            );
+        }
+        if let Some(&s) = self.sizes.iter().find(|&&s| s > MAX_SIZE) {
+            bail!("sizes: {s} px is above the {MAX_SIZE} px this recipe trains at");
+        }
+        Ok(())
     }
 
     /// The loader settings of this config.

@@ -84,6 +84,18 @@ fn size_phases_split_the_epochs_and_name_the_field_at_fault() {
         c.validate().unwrap_err().to_string()
     };
     assert!(error(&|c| c.sizes = vec![16, 0]).contains("sizes must be positive"));
+    // Sizes the model cannot take, or absurd ones, are refused before any image is loaded.
+    let small = |c: &mut FitConfig| {
+        c.model = ModelName::SmallCnn;
+        c.sizes = vec![4, 32];
+    };
+    let e = error(&small);
+    assert!(
+        e.contains("4 px is too small for small-cnn") && e.contains("at least 8 px"),
+        "{e}"
+    );
+    let e = error(&|c| c.sizes = vec![32, 2000]);
+    assert!(e.contains("2000 px is above the 1024 px"), "{e}");
     assert!(error(&|c| c.size_fractions = vec![0.5, 0.6]).contains("size_fractions must sum to 1"));
     assert!(error(&|c| c.size_fractions = vec![1.0]).contains("size_fractions has 1 values"));
     assert!(

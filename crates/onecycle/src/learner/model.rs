@@ -1,6 +1,9 @@
 //! The model as the Learner runs it: weights on a device, the network, an input transform
 //! (e.g. channels-last) and the precision of the forward pass.
 
+use std::cell::Cell;
+use std::sync::Once;
+
 use anyhow::Result;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -68,18 +71,22 @@ impl Model {
     }
 
     /// The network's forward pass; a panic inside it (tch panics on libtorch errors, e.g. a
-    /// shape mismatch or a failed collective) becomes an error naming the cause.
+    /// shape mismatch or a failed collective) becomes a one-line error naming libtorch's reason,
+    /// without the panic report or libtorch's C++ frames.
     fn net_forward(&self, inputs: &Tensor, train: bool) -> Result<Tensor> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        quiet_caught_panics();
+        CATCHING.with(|c| c.set(true));
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.net.forward_t(inputs, train)
-        }))
-        .map_err(|payload| {
+        }));
+        CATCHING.with(|c| c.set(false));
+        out.map_err(|payload| {
             let why = payload
                 .downcast_ref::<String>()
                 .map(String::as_str)
                 .or_else(|| payload.downcast_ref::<&str>().copied())
                 .unwrap_or("unknown panic");
-            anyhow::anyhow!("the forward pass failed: {why}")
+            anyhow::anyhow!("the forward pass failed: {}", libtorch_reason(why))
         })
     }
 
@@ -94,6 +101,37 @@ impl Model {
         }
         self.push_input_fn(|x| to_channels_last(&x));
     }
+}
+
+thread_local! {
+    /// Set while [`Model::net_forward`] catches a panic that it turns into an error.
+    static CATCHING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Keeps the panic hook from reporting panics that `net_forward` catches; every other panic is
+/// reported as before.
+fn quiet_caught_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CATCHING.with(Cell::get) {
+                report(info);
+            }
+        }));
+    });
+}
+
+/// libtorch's own words in a tch panic message: the text of `Torch("…")` up to its first line
+/// break (where the C++ exception's origin and stack frames begin).
+fn libtorch_reason(panic: &str) -> &str {
+    let text = panic.split_once("Torch(\"").map_or(panic, |(_, rest)| rest);
+    let end = [r"\n", "\n", "\")"]
+        .iter()
+        .filter_map(|m| text.find(m))
+        .min()
+        .unwrap_or(text.len());
+    text[..end].trim()
 }
 
 /// The same 4-D tensor with NHWC strides (PyTorch's `memory_format=torch.channels_last`).

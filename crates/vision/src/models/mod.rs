@@ -73,6 +73,16 @@ pub enum ModelName {
 }
 
 impl ModelName {
+    /// The smallest image side the model takes: each 2×2 max-pooling halves the image, and a
+    /// pooling of a 1×1 map fails (the other models' strided convolutions and adaptive
+    /// pooling take any size).
+    pub fn min_size(self) -> usize {
+        match self {
+            ModelName::SmallCnn | ModelName::ResNet9 => 8,
+            _ => 1,
+        }
+    }
+
     /// Every model, in the order help texts list them.
     pub const ALL: [ModelName; 9] = [
         ModelName::ResNet20,
