@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use onecycle::interrupt;
 use recipe::{FitConfig, Session};
 use record::Summary;
 use schedule::{Policy, Rule};
@@ -161,8 +162,18 @@ pub fn run(args: FitArgs) -> Result<()> {
             session
         }
     };
+    let dir = session.run_dir().to_path_buf();
+    if interrupt::requested() {
+        bail!("interrupted during the range test; nothing was trained");
+    }
     if let Some(summary) = session.fit()? {
         say!("{}", summary_line(&summary));
+    }
+    if interrupt::requested() {
+        bail!(
+            "interrupted: the run is saved in {0}; continue it with `onecycle fit --resume {0}`",
+            dir.display()
+        );
     }
     Ok(())
 }

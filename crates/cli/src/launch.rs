@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use onecycle::dist::{DistOptions, ProcessGroup, DEFAULT_TIMEOUT};
+use onecycle::interrupt;
 
 /// Data-parallel flags; without them, torchrun's MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK.
 #[derive(Debug, Clone, Default, Args)]
@@ -133,6 +134,9 @@ pub fn run(args: LaunchArgs) -> Result<()> {
     for f in forwarders {
         let _ = f.join();
     }
+    if interrupt::requested() {
+        bail!("interrupted: every rank was asked to stop after its current step");
+    }
     match failed {
         None => Ok(()),
         Some((rank, status)) => bail!(
@@ -143,9 +147,13 @@ pub fn run(args: LaunchArgs) -> Result<()> {
 }
 
 /// Makes the child of `command` get SIGTERM when this process dies, even by `kill -9`, so that
-/// no rank trains on without its launcher (Linux's parent-death signal).
+/// no rank trains on without its launcher (Linux's parent-death signal); it then stops as on
+/// Ctrl-C, after its current step.
 fn die_with_this_process(command: &mut Command) {
     use std::os::unix::process::CommandExt;
+    // A group of their own: a terminal's Ctrl-C reaches the launcher alone, which passes it on
+    // once (a second signal would stop a rank at once, without its checkpoint).
+    command.process_group(0);
     let parent = std::process::id();
     // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the parent.
     unsafe {
@@ -164,16 +172,26 @@ fn die_with_this_process(command: &mut Command) {
 
 /// Waits until every child has exited successfully, or one has failed: then kills the rest and
 /// returns its rank and status.
+/// A stop asked of the launcher (Ctrl-C, SIGTERM) is passed on to every rank, once, and then
+/// all of them are waited for: they stop together after the same step.
 fn wait_all(children: &mut [Child]) -> Result<Option<(usize, ExitStatus)>> {
     let mut done = vec![false; children.len()];
+    let mut passed_on = false;
     while done.iter().any(|d| !d) {
+        if interrupt::requested() && !passed_on {
+            for child in children.iter() {
+                // SAFETY: a plain signal to a child process we started.
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            }
+            passed_on = true;
+        }
         for (rank, child) in children.iter_mut().enumerate() {
             if done[rank] {
                 continue;
             }
             if let Some(status) = child.try_wait().context("waiting for a rank")? {
                 done[rank] = true;
-                if !status.success() {
+                if !status.success() && !passed_on {
                     stop(children);
                     return Ok(Some((rank, status)));
                 }

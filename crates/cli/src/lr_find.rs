@@ -101,6 +101,9 @@ pub fn run(args: LrFindArgs) -> Result<()> {
         say!("plot: {}", chart.display());
     }
     say!("report: {}", done.report.display());
+    if onecycle::interrupt::requested() {
+        bail!("interrupted: the range tests above stop where they were");
+    }
     Ok(())
 }
 

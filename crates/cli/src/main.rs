@@ -66,6 +66,8 @@ enum BenchCommand {
 
 fn main() -> std::process::ExitCode {
     onecycle::engine::init();
+    // Ctrl-C and SIGTERM stop training after the current step, with a checkpoint.
+    onecycle::interrupt::install();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Fit(args) => fit::run(*args),

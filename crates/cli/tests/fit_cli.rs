@@ -329,3 +329,70 @@ fn a_far_too_high_lr_is_caught_in_the_first_steps() {
         .unwrap();
     assert!(steps < 6, "stopped at step {steps}: {err}");
 }
+
+/// Ctrl-C mid-run: training stops after the step in progress with a checkpoint there, says how
+/// to resume and exits non-zero; `--resume` then ends with the weights and history of the
+/// uninterrupted run, bit for bit.
+#[test]
+fn ctrl_c_stops_after_the_step_with_a_checkpoint_and_resume_is_exact() {
+    let whole = temp_dir("whole-sigint");
+    run_quick(&whole, &["--epochs", "6"]);
+
+    let dir = temp_dir("sigint");
+    let child = Command::new(env!("CARGO_BIN_EXE_onecycle"))
+        .args(quick(&dir, &["--epochs", "6"]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let began = Instant::now();
+    while std::fs::read_to_string(dir.join("epochs.csv")).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(began.elapsed() < Duration::from_secs(120), "no epoch ended");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // SAFETY: a plain signal to the child this test started.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the run ended before Ctrl-C: {err}");
+    assert!(
+        err.contains("interrupted") && err.contains(&format!("--resume {}", dir.display())),
+        "{err}"
+    );
+    // The checkpoint is at the step after the last row of steps.csv.
+    let rows = std::fs::read_to_string(dir.join("steps.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    assert!(rows < 36, "the run had finished");
+    let meta = checkpoint(&dir)
+        .into_iter()
+        .find(|(n, _)| n == "meta.json")
+        .unwrap()
+        .1;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&Vec::<u8>::try_from(&meta).unwrap()).unwrap();
+    assert_eq!(meta["position"]["step"], rows as u64);
+
+    ok(onecycle(&[
+        "fit",
+        "--quiet",
+        "--resume",
+        dir.to_str().unwrap(),
+    ]));
+    for ((na, ta), (nb, tb)) in checkpoint(&whole).iter().zip(&checkpoint(&dir)) {
+        assert_eq!(na, nb);
+        if na != "meta.json" {
+            assert!(ta.equal(tb), "{na} differs after resume");
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(whole.join("steps.csv")).unwrap(),
+        std::fs::read_to_string(dir.join("steps.csv")).unwrap(),
+    );
+    assert_eq!(
+        csv_without_seconds(&whole.join("epochs.csv")),
+        csv_without_seconds(&dir.join("epochs.csv"))
+    );
+}

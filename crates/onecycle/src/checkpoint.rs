@@ -32,6 +32,10 @@ pub struct Checkpoint {
     /// The divergence guard's first smoothed loss (absent in checkpoints before 0.2: none).
     #[serde(default = "no_loss", with = "finite_or_none")]
     pub first_smooth: f64,
+    /// The epoch in progress: loss × items and items so far (absent before 0.2: at an epoch's
+    /// start, where they are zero).
+    #[serde(default)]
+    pub epoch_loss: (f64, usize),
 }
 
 fn no_loss() -> f64 {

@@ -13,6 +13,7 @@ use tch::{nn, Device, Kind, Tensor};
 use torch_sys::C_tensor;
 
 use crate::data::Shard;
+use crate::interrupt;
 use crate::strategy::Strategy;
 
 extern "C" {
@@ -535,12 +536,17 @@ impl Ddp {
 
 impl Strategy for Ddp {
     fn reduce_loss(&mut self, loss: f64, items: usize) -> Result<(f64, usize)> {
-        let t = Tensor::from_slice(&[loss * items as f64, items as f64]);
+        // A stop asked for on any rank rides along, so that all stop after the same step.
+        let stop = f64::from(u8::from(interrupt::requested()));
+        let t = Tensor::from_slice(&[loss * items as f64, items as f64, stop]);
         self.group
             .all_reduce_scaled(std::slice::from_ref(&t), 1.0)?;
         let sums: Vec<f64> = Vec::try_from(&t.to_kind(Kind::Double))?;
         if sums[1] <= 0.0 {
             bail!("the global batch is empty");
+        }
+        if sums[2] > 0.0 {
+            interrupt::request();
         }
         self.reducer.prepare(items as f64 / sums[1])?;
         Ok((sums[0] / sums[1], sums[1] as usize))

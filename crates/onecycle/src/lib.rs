@@ -46,6 +46,7 @@ pub mod device;
 pub mod dist;
 pub mod engine;
 pub mod history;
+pub mod interrupt;
 pub mod learner;
 pub mod lr_find;
 pub mod metrics;

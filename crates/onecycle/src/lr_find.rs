@@ -10,6 +10,7 @@ use schedule::{Divergence, Diverging, SmoothLoss, Sweep, SweepParams};
 
 use crate::checkpoint::Position;
 use crate::data::{Batch, Batches, Data};
+use crate::interrupt;
 use crate::learner::{Callback, Ctx, Flow, Learner, Plan, StepInfo};
 
 /// The record a range test gives (settings, rows, suggestions, CSV files), from `record`;
@@ -141,6 +142,10 @@ impl Callback for RangeTest {
                 self.stopped = Some(why.clone());
                 return Ok(Flow::Stop(why));
             }
+        }
+        if interrupt::requested() {
+            self.stopped = Some("interrupted".into());
+            return Ok(Flow::Stop("interrupted".into()));
         }
         if self.rows.len() == self.num_it {
             return Ok(Flow::Stop("the sweep is complete".into()));

@@ -171,6 +171,9 @@ impl Experiment {
         for (name, config) in &configs {
             let arm_dir = dir.join(name);
             let fit = run_arm(name, config, &arm_dir, quiet)?;
+            if onecycle::interrupt::requested() {
+                bail!("interrupted in arm {name}; run the same command again to continue it");
+            }
             if !quiet {
                 if let Some(r) = &fit {
                     note(format_args!(

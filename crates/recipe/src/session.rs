@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use onecycle::amp::Precision;
-use onecycle::callbacks::Checkpointer;
+use onecycle::callbacks::{Checkpointer, GracefulStop};
 use onecycle::checkpoint::Position;
 use onecycle::data::Data;
 use onecycle::dist::ProcessGroup;
@@ -97,6 +97,11 @@ impl Session {
         &self.config
     }
 
+    /// The run folder.
+    pub fn run_dir(&self) -> &Path {
+        self.run.path()
+    }
+
     /// Runs fastai's range test (1e-7 to 10 over 100 iterations, at the config's weight decay;
     /// the weights are put back) and sets the schedule's peak LR to the `rule` suggestion. The
     /// lead rank saves `lr_find.csv` and `lr_find.png`. Returns a sentence saying why.
@@ -123,7 +128,8 @@ impl Session {
         ))
     }
 
-    /// Trains to the end of the schedule. The lead rank records the run in its folder (config,
+    /// Trains to the end of the schedule, or until a stop is asked for (Ctrl-C, SIGTERM: see
+    /// `onecycle::interrupt`; a checkpoint is saved after the step in progress). The lead rank records the run in its folder (config,
     /// history, a checkpoint every epoch, charts, `summary.json`, `report.html`) and returns
     /// the summary; the other ranks return `None`.
     pub fn fit(mut self) -> Result<Option<Summary>> {
@@ -131,6 +137,9 @@ impl Session {
         if lead {
             self.record_to_folder()?;
         }
+        // Every rank stops after the same step on Ctrl-C (the strategy shares the request).
+        let stop = GracefulStop::new(self.run.path());
+        self.learner.add_callback(Box::new(stop));
         let nb = self.learner.data().train_batches();
         let policy = self.config.schedule_in_steps(nb);
         let summary = self

@@ -45,13 +45,6 @@ pub(crate) struct Plan {
     pub validate: bool,
 }
 
-/// Mean of a per-item quantity over batches.
-#[derive(Default)]
-struct Mean {
-    sum: f64,
-    items: usize,
-}
-
 impl<D: Data> Learner<D> {
     /// Trains `epochs` epochs following `policy` over all their steps.
     pub fn fit(&mut self, epochs: usize, policy: &Policy) -> Result<FitSummary> {
@@ -144,15 +137,15 @@ impl<D: Data> Learner<D> {
     fn epoch(&mut self, fit: &mut Fit, epoch: usize, skip: usize) -> Result<Flow> {
         let (plan, began) = (fit.plan, Instant::now());
         fit.notify(self, |cb, ctx| cb.before_epoch(ctx, epoch).map(go_on))?;
-        let mut train_loss = Mean::default();
+        if skip == 0 {
+            self.core.state.epoch_loss = (0.0, 0);
+        }
         let batches = device::prefetch(self.data.train_epoch(epoch, skip)?, self.device());
         for (i, batch) in batches.enumerate() {
             let batch = batch.with_context(|| format!("loading training batch {}", skip + i))?;
             let step = epoch * plan.batches + skip + i;
             let (info, flow) = self.batch(fit, step, batch)?;
             if let Some(info) = info {
-                train_loss.sum += info.loss * info.items as f64;
-                train_loss.items += info.items;
                 fit.summary.steps += 1;
                 fit.summary.items += info.items;
             }
@@ -168,7 +161,10 @@ impl<D: Data> Learner<D> {
         let info = EpochInfo {
             epoch,
             epochs: plan.epochs,
-            train_loss: train_loss.sum / train_loss.items.max(1) as f64,
+            train_loss: {
+                let (sum, items) = self.core.state.epoch_loss;
+                sum / items.max(1) as f64
+            },
             valid_loss,
             metrics,
             seconds: began.elapsed().as_secs_f64(),
@@ -215,6 +211,10 @@ impl<D: Data> Learner<D> {
         info.skipped = core
             .update
             .step(&loss, point.lr, momentum, core.strategy.as_mut())?;
+        // Before `after_step`, so that a checkpoint written there carries it.
+        let (sum, n) = &mut self.core.state.epoch_loss;
+        *sum += info.loss * info.items as f64;
+        *n += info.items;
         let flow = fit.notify(self, |cb, ctx| cb.after_step(ctx, &info))?;
         Ok((Some(info), flow))
     }

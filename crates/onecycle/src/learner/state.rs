@@ -18,6 +18,9 @@ pub struct FitState {
     pub smooth: SmoothLoss,
     /// Training's divergence guard (its best smoothed loss so far).
     pub guard: Divergence,
+    /// The epoch in progress: the sum of loss × items and the items, for its mean training loss
+    /// (kept across a mid-epoch resume).
+    pub epoch_loss: (f64, usize),
 }
 
 impl FitState {
@@ -25,6 +28,7 @@ impl FitState {
         FitState {
             smooth: SmoothLoss::default(),
             guard: Divergence::training().with_factor(diverge_factor),
+            epoch_loss: (0.0, 0),
         }
     }
 }
@@ -114,6 +118,7 @@ impl Core {
             smooth: self.state.smooth,
             best_smooth: self.state.guard.best(),
             first_smooth: self.state.guard.first(),
+            epoch_loss: self.state.epoch_loss,
         };
         checkpoint::save(path, &self.state_tensors(), &meta)
     }
@@ -124,6 +129,7 @@ impl Core {
         self.restore_tensors(&tensors)
             .with_context(|| format!("restoring {}", path.display()))?;
         self.state.smooth = meta.smooth;
+        self.state.epoch_loss = meta.epoch_loss;
         self.state.guard = self
             .state
             .guard
