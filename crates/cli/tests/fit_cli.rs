@@ -216,6 +216,10 @@ fn bad_input_fails_with_a_message_naming_the_problem() {
         &["fit", "--epochs", "0", "--run-dir", d],
         "epochs must be at least 1",
     );
+    fails_with(
+        &["fit", "--epochs", "18446744073709551615", "--run-dir", d],
+        "epochs must be at most 100000, got 18446744073709551615",
+    );
     fails_with(&["fit", "--wd=-1", "--run-dir", d], "wd must be");
     fails_with(
         &["fit", "--pct-start", "1.5", "--run-dir", d],

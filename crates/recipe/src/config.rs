@@ -17,6 +17,9 @@ use vision::{DataOptions, SizePhase};
 /// 1.6 GB of fp32 input; larger sizes are a typo far more often than a wish.
 pub const MAX_SIZE: usize = 1024;
 
+/// The most epochs a config may ask for (Smith's longest baselines take a few hundred).
+pub const MAX_EPOCHS: usize = 100_000;
+
 /// Which update rule `fit` uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -153,6 +156,9 @@ impl FitConfig {
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 {
             bail!("epochs must be at least 1, got 0");
+        }
+        if self.epochs > MAX_EPOCHS {
+            bail!("epochs must be at most {MAX_EPOCHS}, got {}", self.epochs);
         }
         if self.batch == 0 {
             bail!("batch must be at least 1, got 0");

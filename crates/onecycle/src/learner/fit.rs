@@ -65,9 +65,10 @@ impl<D: Data> Learner<D> {
         if epochs == 0 {
             bail!("epochs must be at least 1, got 0");
         }
-        let schedule = policy
-            .build(epochs * batches)
-            .context("the schedule's parameters")?;
+        let Some(steps) = epochs.checked_mul(batches) else {
+            bail!("{epochs} epochs of {batches} batches are more steps than can be counted");
+        };
+        let schedule = policy.build(steps).context("the schedule's parameters")?;
         if start.step != start.epoch * batches + start.batch {
             bail!("resume position {start:?} does not match {batches} batches per epoch");
         }
