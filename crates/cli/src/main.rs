@@ -18,7 +18,7 @@ mod train_args;
 
 use std::io::Write;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Train neural networks with Leslie Smith's disciplined approach: the LR range test, the 1cycle
 /// policy with cyclical momentum, and plots of everything.
@@ -64,11 +64,23 @@ enum BenchCommand {
     Train(bench_train::BenchTrainArgs),
 }
 
+/// Lets every option of every verb take a negative number (`--max-lr -0.1`, `--wd -1`), so
+/// that the range checks name the parameter and the value instead of clap calling `-0`
+/// an unexpected argument.
+fn allow_negative_numbers(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| {
+        let takes_values = a.get_action().takes_values();
+        a.allow_negative_numbers(takes_values)
+    })
+    .mut_subcommands(allow_negative_numbers)
+}
+
 fn main() -> std::process::ExitCode {
     onecycle::engine::init();
     // Ctrl-C and SIGTERM stop training after the current step, with a checkpoint.
     onecycle::interrupt::install();
-    let cli = Cli::parse();
+    let matches = allow_negative_numbers(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Fit(args) => fit::run(*args),
         Command::LrFind(args) => lr_find::run(*args),
@@ -90,5 +102,16 @@ fn main() -> std::process::ExitCode {
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap's checks of every verb's flags, with negative numbers allowed.
+    #[test]
+    fn the_command_line_is_consistent() {
+        allow_negative_numbers(Cli::command()).debug_assert();
     }
 }

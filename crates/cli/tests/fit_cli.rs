@@ -263,6 +263,54 @@ fn bad_input_fails_with_a_message_naming_the_problem() {
     );
 }
 
+/// Negative values reach the range checks, which name the parameter and the value (clap used
+/// to call `-0` an unexpected argument); out-of-range clips and a Nesterov Adam are refused.
+#[test]
+fn negative_and_meaningless_values_are_refused_by_name() {
+    let dir = temp_dir("bad-values");
+    let d = dir.to_str().unwrap();
+    fails_with(
+        &["fit", "--max-lr", "-0.1", "--run-dir", d],
+        "max_lr must be a finite number > 0, got -0.1",
+    );
+    fails_with(
+        &["fit", "--wd", "-1", "--run-dir", d],
+        "wd must be a finite number ≥ 0, got -1",
+    );
+    fails_with(
+        &["fit", "--clip", "NaN", "--run-dir", d],
+        "clip must be a finite number > 0, got NaN",
+    );
+    fails_with(
+        &["fit", "--clip", "-1", "--run-dir", d],
+        "clip must be a finite number > 0, got -1",
+    );
+    fails_with(
+        &["fit", "--clip", "0", "--run-dir", d],
+        "clip must be a finite number > 0, got 0",
+    );
+    fails_with(
+        &["fit", "--opt", "adam", "--nesterov", "--run-dir", d],
+        "nesterov is for SGD only, got opt adam",
+    );
+    // A truncated test_batch.bin is named, and not blamed on the training data.
+    let data = temp_dir("truncated-test-batch");
+    let classes = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n";
+    std::fs::write(data.join("batches.meta.txt"), classes).unwrap();
+    for k in 1..=5 {
+        std::fs::write(data.join(format!("data_batch_{k}.bin")), vec![0u8; 3073]).unwrap();
+    }
+    std::fs::write(data.join("test_batch.bin"), vec![0u8; 3073 + 10]).unwrap();
+    let out = onecycle(&["fit", "--data", data.to_str().unwrap(), "--run-dir", d]);
+    let err = common::fails(out);
+    assert!(err.contains("test_batch.bin: truncated"), "{err}");
+    assert!(!err.contains("training data"), "{err}");
+    assert!(
+        !dir.join("config.toml").exists(),
+        "a failed fit left a run folder behind"
+    );
+}
+
 /// Standard output and error closed before the first line (as `fit … 2>&1 | head -0` leaves
 /// them): training goes on to the end, the run folder is complete, and the exit status is 0.
 #[test]

@@ -72,6 +72,36 @@ fn suggest_explains_why_a_curve_is_unusable() {
     std::fs::write(&path, "learning_rate,loss\n0.1,1\n").unwrap();
     let err = fails(onecycle(&["suggest", "--input", path.to_str().unwrap()]));
     assert!(err.contains("no `lr` column"), "{err}");
+    // LRs out of order: the file and the first row that breaks the order.
+    std::fs::write(&path, "lr,loss\n0.001,2.0\n0.1,1.5\n0.01,1.0\n").unwrap();
+    let err = fails(onecycle(&["suggest", "--input", path.to_str().unwrap()]));
+    assert!(
+        err.contains(&format!(
+            "{} row 4: lr 0.01 is not above the previous row's 0.1",
+            path.display()
+        )),
+        "{err}"
+    );
+}
+
+/// A sweep from a high LR down to a low one is no range test: refused naming both ends, before
+/// any training.
+#[test]
+fn lr_find_refuses_a_decreasing_sweep() {
+    let dir = temp_dir("decreasing-sweep");
+    let err = fails(onecycle(&[
+        "lr-find",
+        "--start-lr",
+        "1",
+        "--end-lr",
+        "1e-3",
+        "--run-dir",
+        dir.to_str().unwrap(),
+    ]));
+    assert!(
+        err.contains("end_lr must be above start_lr (the sweep raises the LR), got start_lr 1 and end_lr 0.001"),
+        "{err}"
+    );
 }
 
 const QUICK: &[&str] = &[

@@ -166,6 +166,21 @@ impl FitConfig {
         if !(self.wd >= 0.0 && self.wd.is_finite()) {
             bail!("wd must be a finite number ≥ 0, got {}", self.wd);
         }
+        if let Some(clip) = self.clip {
+            if !(clip.is_finite() && clip > 0.0) {
+                bail!("clip must be a finite number > 0, got {clip}");
+            }
+        }
+        if self.nesterov && self.opt != Opt::Sgd {
+            bail!(
+                "nesterov is for SGD only, got opt {}; drop nesterov or use opt sgd",
+                match self.opt {
+                    Opt::Sgd => "sgd",
+                    Opt::Adam => "adam",
+                    Opt::Adamw => "adamw",
+                }
+            );
+        }
         if !(0.0..1.0).contains(&self.momentum) {
             bail!("momentum must be in [0, 1), got {}", self.momentum);
         }

@@ -375,7 +375,20 @@ pub fn read_lr_loss(path: &Path) -> Result<(Vec<f64>, Vec<f64>)> {
             v.parse()
                 .with_context(|| format!("{} row {}: {v:?} is not a number", path.display(), i + 2))
         };
-        lrs.push(cell(lr)?);
+        let v = cell(lr)?;
+        if let Some(&prev) = lrs.last() {
+            // The rules read the loss against a rising LR; a shuffled or concatenated file
+            // would give suggestions that mean nothing.
+            if v.is_nan() || v <= prev {
+                bail!(
+                    "{} row {}: lr {v} is not above the previous row's {prev}; a range-test CSV \
+                     lists increasing LRs",
+                    path.display(),
+                    i + 2
+                );
+            }
+        }
+        lrs.push(v);
         losses.push(cell(loss)?);
     }
     if lrs.is_empty() {

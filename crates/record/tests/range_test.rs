@@ -91,4 +91,28 @@ fn the_lenient_reader_takes_bare_and_reordered_columns_and_prefers_the_smoothed_
         .unwrap_err()
         .to_string();
     assert!(err.contains("has no rows"), "{err}");
+    // LRs out of order (a shuffled or concatenated file): the file and the first bad row.
+    let unsorted = dir.join("unsorted.csv");
+    std::fs::write(
+        &unsorted,
+        "lr,loss\n0.001,2.5\n0.01,2.0\n0.005,2.2\n0.1,1.9\n",
+    )
+    .unwrap();
+    let err = record::range_test::read_lr_loss(&unsorted)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{} row 4: lr 0.005 is not above the previous row's 0.01; a range-test CSV lists \
+             increasing LRs",
+            unsorted.display()
+        )
+    );
+    let repeated = dir.join("repeated.csv");
+    std::fs::write(&repeated, "lr,loss\n0.001,2.5\n0.001,2.0\n").unwrap();
+    let err = record::range_test::read_lr_loss(&repeated)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("row 3: lr 0.001 is not above"), "{err}");
 }

@@ -307,10 +307,20 @@ impl Sweep {
     /// Validates `p` for `n` steps.
     pub fn new(p: &SweepParams, n: usize) -> Result<Self, ScheduleError> {
         validate::steps(n)?;
+        let start_lr = validate::positive("start_lr", p.start_lr)?;
+        let end_lr = validate::positive("end_lr", p.end_lr)?;
+        // The range test reads the loss against an increasing LR (divergence stops it, the
+        // suggestions look for the steepest fall before it); fastai and Smith sweep upwards only.
+        if end_lr <= start_lr {
+            return Err(invalid(format!(
+                "end_lr must be above start_lr (the sweep raises the LR), got start_lr {start_lr} \
+                 and end_lr {end_lr}"
+            )));
+        }
         Ok(Sweep {
             steps: n,
-            start_lr: validate::positive("start_lr", p.start_lr)?,
-            end_lr: validate::positive("end_lr", p.end_lr)?,
+            start_lr,
+            end_lr,
             kind: p.kind,
             momentum: validate::opt_momentum(p.momentum)?,
         })

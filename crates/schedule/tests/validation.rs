@@ -288,6 +288,21 @@ fn other_schedules_name_their_fields() {
         err(Sweep::new(&p, 10)),
         "end_lr must be a finite number > 0, got 0"
     );
+    // A sweep runs upwards: the range test's divergence stop and suggestions need a rising LR.
+    for end_lr in [1e-3, 1.0] {
+        let p = SweepParams {
+            start_lr: 1.0,
+            end_lr,
+            ..Default::default()
+        };
+        assert_eq!(
+            err(Sweep::new(&p, 10)),
+            format!(
+                "end_lr must be above start_lr (the sweep raises the LR), got start_lr 1 and \
+                 end_lr {end_lr}"
+            )
+        );
+    }
 }
 
 #[test]
@@ -302,4 +317,29 @@ fn asking_past_the_end_is_an_error() {
         })
     );
     assert_eq!(s.points().len(), 100);
+}
+
+/// `moms` rising with the LR (`--moms 0.85,0.95`: start 0.85, peak 0.95) is accepted, not an
+/// error: PyTorch's `OneCycleLR` takes `base_momentum > max_momentum` without a check and
+/// fastai's `fit_one_cycle` takes any `moms`, and Smith (2018) himself compares
+/// increasing against decreasing momentum, so the reversed cycle is a real experiment. Each
+/// value is still checked to be a momentum in [0, 1).
+#[test]
+fn reversed_moms_are_accepted_and_followed() {
+    for convention in [Convention::Pytorch, Convention::Fastai, Convention::Fastai1] {
+        let s = OneCycle::new(
+            &OneCycleParams {
+                convention,
+                moms: MomsSetting::Values(vec![0.85, 0.95]),
+                ..base()
+            },
+            100,
+        )
+        .unwrap();
+        let moms: Vec<f64> = s.points().iter().map(|p| p.momentum.unwrap()).collect();
+        assert!((moms[0] - 0.85).abs() < 1e-12, "{convention:?}: {moms:?}");
+        let peak = moms.iter().cloned().fold(f64::MIN, f64::max);
+        assert!((peak - 0.95).abs() < 1e-9, "{convention:?}: {peak}");
+        assert!(moms[99] < 0.86, "{convention:?}: {moms:?}");
+    }
 }

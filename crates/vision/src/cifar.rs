@@ -63,8 +63,9 @@ impl Split {
 pub enum CifarError {
     #[error("{path}: file not found (expected the CIFAR-10 binary files data_batch_1..5.bin, test_batch.bin, batches.meta.txt)")]
     Missing { path: PathBuf },
-    #[error("{path}: cannot read: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    /// The cause is in the message and not also chained as a source, so that `{:#}` says it once.
+    #[error("{path}: cannot read: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error("{path}: truncated: {len} bytes is not a multiple of {RECORD_BYTES}; record {record} is cut short ({partial} of {RECORD_BYTES} bytes)")]
     Truncated {
         path: PathBuf,
@@ -92,7 +93,7 @@ fn io_error(path: &Path, source: io::Error) -> CifarError {
     } else {
         CifarError::Io {
             path: path.to_owned(),
-            source,
+            error: source,
         }
     }
 }
@@ -235,6 +236,16 @@ pub fn encode_records(dataset: &Dataset) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_error_is_said_once() {
+        let cause = io::Error::new(io::ErrorKind::UnexpectedEof, "failed to fill whole buffer");
+        let err = anyhow::Error::from(io_error(Path::new("x/test_batch.bin"), cause));
+        assert_eq!(
+            format!("{err:#}"),
+            "x/test_batch.bin: cannot read: failed to fill whole buffer"
+        );
+    }
 
     /// A record whose pixels encode its index, so order can be checked.
     fn record(label: u8, index: usize) -> Vec<u8> {

@@ -12,21 +12,24 @@ use crate::dataset::Dataset;
 /// What is wrong with an image folder; every variant names the path at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum FolderError {
-    #[error("{path}: cannot list: {source}")]
+    // Causes are in the messages and not also chained as sources, so `{:#}` says them once.
+    #[error("{path}: cannot list: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: no class folders (expected root/<class>/*.png|jpg)")]
     NoClasses { path: PathBuf },
     #[error("{path}: no .png/.jpg images in any class folder")]
     NoImages { path: PathBuf },
+    #[error("{path}: class folder has no .png/.jpg images (remove it or add its images)")]
+    EmptyClass { path: PathBuf },
     #[error("{path}: {count} classes, at most 256 are supported")]
     TooManyClasses { path: PathBuf, count: usize },
-    #[error("{path}: cannot decode image: {source}")]
+    #[error("{path}: cannot decode image: {error}")]
     Unreadable {
         path: PathBuf,
-        source: image::ImageError,
+        error: image::ImageError,
     },
     #[error("{path}: image is {found:?} (w×h) but earlier images are {expected:?}; pass a size to resize them all")]
     SizeMismatch {
@@ -37,9 +40,9 @@ pub enum FolderError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FolderError + '_ {
-    move |source| FolderError::Io {
+    move |error| FolderError::Io {
         path: path.to_owned(),
-        source,
+        error,
     }
 }
 
@@ -97,9 +100,9 @@ impl ImageFiles {
     pub fn decode(&self, i: usize) -> Result<image::RgbImage, FolderError> {
         let path = self.path(i);
         Ok(image::open(path)
-            .map_err(|source| FolderError::Unreadable {
+            .map_err(|error| FolderError::Unreadable {
                 path: path.to_owned(),
-                source,
+                error,
             })?
             .into_rgb8())
     }
@@ -130,6 +133,12 @@ pub fn list(root: &Path) -> Result<ImageFiles, FolderError> {
             path: root.to_owned(),
         });
     }
+    // A class without images would be a label the model never sees.
+    if let Some(empty) = (0..class_dirs.len()).find(|&k| !files.iter().any(|f| f.1 == k as u8)) {
+        return Err(FolderError::EmptyClass {
+            path: class_dirs[empty].clone(),
+        });
+    }
     let classes = class_dirs
         .iter()
         .map(|d| {
@@ -150,9 +159,9 @@ pub fn load(root: &Path, size: Option<(u32, u32)>) -> Result<Dataset, FolderErro
     let mut pixels = Vec::new();
     let mut labels = Vec::with_capacity(files.len());
     for (path, label) in &files {
-        let unreadable = |source| FolderError::Unreadable {
+        let unreadable = |error| FolderError::Unreadable {
             path: path.clone(),
-            source,
+            error,
         };
         let mut rgb = image::open(path).map_err(unreadable)?.into_rgb8();
         let found = rgb.dimensions();
@@ -296,6 +305,15 @@ mod tests {
             load(tmp.path(), None),
             Err(FolderError::NoImages { .. })
         ));
+        save(tmp.path(), "b", "x.png", &picture(2, 2, 0));
+        let err = load(tmp.path(), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: class folder has no .png/.jpg images (remove it or add its images)",
+                tmp.path().join("a").display()
+            )
+        );
         let missing = tmp.path().join("nope");
         let err = load(&missing, None).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");

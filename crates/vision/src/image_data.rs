@@ -43,7 +43,8 @@ impl ImageData {
         phases: &[SizePhase],
         epochs: usize,
     ) -> Result<(ImageData, usize)> {
-        let images = source::open(data).context("reading the training data")?;
+        // The error names the file at fault, training or validation.
+        let images = source::open(data).context("reading the data set")?;
         let classes = images.classes().len();
         let data = match images {
             Images::Decoded(train, valid) => ImageData::decoded(train, valid, options, phases)?,

@@ -17,6 +17,8 @@ pub enum SourceError {
     Folder(#[from] FolderError),
     #[error("{0}: neither a CIFAR-10 binary folder (data_batch_1.bin …) nor an image folder with train/ and valid/ (or val/, test/) class folders")]
     Unknown(std::path::PathBuf),
+    #[error("{0}: the training data has one class ({1}); classification needs at least 2")]
+    OneClass(std::path::PathBuf, String),
     #[error("{0}: its class folders differ from those of train/")]
     ClassMismatch(std::path::PathBuf),
 }
@@ -55,7 +57,9 @@ pub fn open(path: Option<&Path>) -> Result<Images, SourceError> {
     };
     match folders {
         Some((train, valid)) => {
-            let (train, valid_files) = (folder::list(&train)?, folder::list(&valid)?);
+            let train_files = folder::list(&train)?;
+            one_class(&train, train_files.classes())?;
+            let (train, valid_files) = (train_files, folder::list(&valid)?);
             if valid_files.classes() != train.classes() {
                 return Err(SourceError::ClassMismatch(valid));
             }
@@ -68,6 +72,14 @@ pub fn open(path: Option<&Path>) -> Result<Images, SourceError> {
     }
 }
 
+/// A classifier needs two classes at least; one is a folder layout mistake (`root/images/*.png`).
+fn one_class(path: &Path, classes: &[String]) -> Result<(), SourceError> {
+    match classes {
+        [only] => Err(SourceError::OneClass(path.to_owned(), only.clone())),
+        _ => Ok(()),
+    }
+}
+
 /// Training and validation data: `None` gives the embedded sample (3,500 / 500 images); a folder
 /// holding `data_batch_1.bin` gives CIFAR-10 train / test; a folder with `train/` and one of
 /// `valid/`, `val/`, `test/` gives image-folder datasets (validation classes must match).
@@ -76,10 +88,9 @@ pub fn train_valid(path: Option<&Path>) -> Result<(Dataset, Dataset), SourceErro
         return Ok(sample::cifar10_sample());
     };
     if path.join(cifar::TRAIN_FILES[0]).is_file() {
-        return Ok((
-            cifar::load(path, Split::Train)?,
-            cifar::load(path, Split::Test)?,
-        ));
+        let train = cifar::load(path, Split::Train)?;
+        one_class(path, train.classes())?;
+        return Ok((train, cifar::load(path, Split::Test)?));
     }
     let valid = ["valid", "val", "test"]
         .iter()
@@ -87,7 +98,9 @@ pub fn train_valid(path: Option<&Path>) -> Result<(Dataset, Dataset), SourceErro
         .find(|p| p.is_dir());
     match (path.join("train"), valid) {
         (train, Some(valid)) if train.is_dir() => {
-            let train = folder::load(&train, None)?;
+            let train_data = folder::load(&train, None)?;
+            one_class(&train, train_data.classes())?;
+            let train = train_data;
             let (_, h, w) = train.shape();
             let valid_data = folder::load(&valid, Some((w as u32, h as u32)))?;
             if valid_data.classes() != train.classes() {
@@ -149,6 +162,25 @@ mod tests {
         std::fs::remove_dir_all(tmp.path().join("val").join("c")).unwrap();
         let err = open(Some(tmp.path())).unwrap_err();
         assert!(matches!(err, SourceError::ClassMismatch(_)), "{err}");
+    }
+
+    #[test]
+    fn one_class_is_an_error_naming_the_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        for split in ["train", "valid"] {
+            let dir = tmp.path().join(split).join("cats");
+            std::fs::create_dir_all(&dir).unwrap();
+            image::RgbImage::new(4, 4).save(dir.join("0.png")).unwrap();
+        }
+        let expected = format!(
+            "{}: the training data has one class (cats); classification needs at least 2",
+            tmp.path().join("train").display()
+        );
+        assert_eq!(
+            train_valid(Some(tmp.path())).unwrap_err().to_string(),
+            expected
+        );
+        assert_eq!(open(Some(tmp.path())).unwrap_err().to_string(), expected);
     }
 
     #[test]
