@@ -123,11 +123,16 @@ impl Core {
         checkpoint::save(path, &self.state_tensors(), &meta)
     }
 
-    /// Restores a checkpoint written by [`Core::save_checkpoint`]; returns where to resume.
+    /// Restores a checkpoint written by [`Core::save_checkpoint`]; returns where to resume. A
+    /// checkpoint refused halfway (a variable of the wrong shape, bad optimizer state) leaves
+    /// the model as it was.
     pub(crate) fn load_checkpoint(&mut self, path: &Path) -> Result<Position> {
         let (tensors, meta) = checkpoint::load(path)?;
-        self.restore_tensors(&tensors)
-            .with_context(|| format!("restoring {}", path.display()))?;
+        let before = self.snapshot();
+        if let Err(e) = self.restore_tensors(&tensors) {
+            self.restore(&before)?;
+            return Err(e.context(format!("restoring {}", path.display())));
+        }
         self.state.smooth = meta.smooth;
         self.state.epoch_loss = meta.epoch_loss;
         self.state.guard = self
