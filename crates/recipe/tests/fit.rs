@@ -118,4 +118,16 @@ fn a_config_written_before_the_redesign_reads_and_writes_back_unchanged() {
     assert_eq!(config, expected);
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(toml::to_string(&config).unwrap(), text);
+    // Its history and summary read into today's typed rows.
+    let dir = path.parent().unwrap();
+    let history = record::History::read(dir).unwrap();
+    assert_eq!((history.steps.len(), history.epochs.len()), (8, 2));
+    assert_eq!(history.metric_names, ["accuracy"]);
+    let summary = record::Summary::read(&dir.join("summary.json"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (summary.epochs, summary.steps, summary.accuracy),
+        (2, 8, 0.125)
+    );
 }
