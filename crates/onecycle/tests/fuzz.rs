@@ -3,23 +3,14 @@
 //! a refused one must leave the model as it was. A short run here;
 //! `ONECYCLE_FUZZ_CASES=100000 cargo test -p onecycle --test fuzz` runs a long one.
 
+#[path = "../../../tests/fuzz_support.rs"]
+mod fuzz;
+
 use onecycle::data::TensorData;
 use onecycle::learner::{mse, Learner};
 use proptest::prelude::*;
 use schedule::{ConstantParams, Policy};
 use tch::{nn, Device, Kind, Tensor};
-
-fn config() -> ProptestConfig {
-    let cases = std::env::var("ONECYCLE_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 fn learner() -> Learner<TensorData> {
     let x = Tensor::ones([16, 3], (Kind::Float, Device::Cpu));
@@ -41,27 +32,16 @@ fn weights(l: &Learner<TensorData>) -> Vec<f32> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(fuzz::config(64))]
 
     #[test]
-    fn checkpoints_never_panic(edits in proptest::collection::vec(
-        (any::<usize>(), any::<u8>(), 0u8..8), 1..6)
-    ) {
+    fn checkpoints_never_panic(edits in fuzz::edits(6)) {
         let dir = std::env::temp_dir().join(format!("onecycle-fuzz-{}", std::process::id()));
         let path = dir.join("last.safetensors");
         let mut l = learner();
         l.fit(1, &Policy::Constant(ConstantParams { lr: 0.01, momentum: None })).unwrap();
         l.save_checkpoint(&path, Default::default()).unwrap();
-        let mut bytes = std::fs::read(&path).unwrap();
-        for &(at, byte, kind) in &edits {
-            let at = at % bytes.len().max(1);
-            match kind {
-                1 => bytes.insert(at, byte),
-                2 => bytes.truncate(at),
-                _ if bytes.is_empty() => bytes.push(byte),
-                _ => bytes[at] = byte,
-            }
-        }
+        let bytes = fuzz::mutate(std::fs::read(&path).unwrap(), &edits, None);
         std::fs::write(&path, &bytes).unwrap();
         let mut fresh = learner();
         let before = weights(&fresh);

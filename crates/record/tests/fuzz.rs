@@ -4,6 +4,9 @@
 //! is read must also survive its derived values (epoch ends, suggestions). A short run here;
 //! `ONECYCLE_FUZZ_CASES=100000 cargo test -p record --test fuzz` runs a long one.
 
+#[path = "../../../tests/fuzz_support.rs"]
+mod fuzz;
+
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
@@ -11,45 +14,11 @@ use record::history::{EpochRow, History, StepRow};
 use record::range_test::read_lr_loss;
 use record::{LrFind, LrFindOptions, LrFindRow, Summary};
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("ONECYCLE_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 /// A folder for this test case (cases run one after the other in a test).
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("record-fuzz-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// Edits of a file: `(position, byte, kind)` with kind 0 replace, 1 insert, 2 cut the rest.
-fn edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
-    proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..8), 0..8)
-}
-
-/// `bytes` with `edits` applied (kinds 3..8 also replace, so most edits keep the length).
-fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
-    for &(at, byte, kind) in edits {
-        if bytes.is_empty() {
-            bytes.push(byte);
-            continue;
-        }
-        let at = at % bytes.len();
-        match kind {
-            1 => bytes.insert(at, byte),
-            2 => bytes.truncate(at),
-            _ => bytes[at] = byte,
-        }
-    }
-    bytes
 }
 
 fn sample_history() -> History {
@@ -110,15 +79,15 @@ fn write(path: &Path, bytes: &[u8]) {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(fuzz::config(64))]
 
     #[test]
-    fn history_files_never_panic(steps in edits(), epochs in edits()) {
+    fn history_files_never_panic(steps in fuzz::edits(8), epochs in fuzz::edits(8)) {
         let d = dir("history");
         sample_history().write(&d).unwrap();
         for (name, e) in [("steps.csv", &steps), ("epochs.csv", &epochs)] {
             let bytes = std::fs::read(d.join(name)).unwrap();
-            write(&d.join(name), &mutate(bytes, e));
+            write(&d.join(name), &fuzz::mutate(bytes, e, None));
         }
         if let Ok(h) = History::read(&d) {
             h.epoch_end_steps();
@@ -130,13 +99,13 @@ proptest! {
     }
 
     #[test]
-    fn range_test_files_never_panic(csv in edits(), json in edits()) {
+    fn range_test_files_never_panic(csv in fuzz::edits(8), json in fuzz::edits(8)) {
         let d = dir("range-test");
         let path = d.join("lr_find.csv");
         sample_range_test().write_csv(&path).unwrap();
-        write(&path, &mutate(std::fs::read(&path).unwrap(), &csv));
+        write(&path, &fuzz::mutate(std::fs::read(&path).unwrap(), &csv, None));
         let meta = path.with_extension("json");
-        write(&meta, &mutate(std::fs::read(&meta).unwrap(), &json));
+        write(&meta, &fuzz::mutate(std::fs::read(&meta).unwrap(), &json, None));
         if let Ok(found) = LrFind::read_csv(&path) {
             found.suggestions();
             let _ = record::range_test::choose_wd(&[found.clone(), found]);
@@ -149,11 +118,11 @@ proptest! {
     }
 
     #[test]
-    fn summaries_never_panic(json in edits()) {
+    fn summaries_never_panic(json in fuzz::edits(8)) {
         let d = dir("summary");
         let path = d.join("summary.json");
         Summary::default().write(&path).unwrap();
-        write(&path, &mutate(std::fs::read(&path).unwrap(), &json));
+        write(&path, &fuzz::mutate(std::fs::read(&path).unwrap(), &json, None));
         let _ = Summary::read(&path);
     }
 }

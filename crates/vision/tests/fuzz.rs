@@ -3,47 +3,20 @@
 //! or an error naming the file, never a panic. A short run here;
 //! `ONECYCLE_FUZZ_CASES=100000 cargo test -p vision --test fuzz` runs a long one.
 
+#[path = "../../../tests/fuzz_support.rs"]
+mod fuzz;
+
 use std::path::PathBuf;
 
 use image::{Rgb, RgbImage};
 use proptest::prelude::*;
 use vision::{cifar, folder, Dataset};
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("ONECYCLE_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(32);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("vision-fuzz-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// Edits of a file: `(position, byte, kind)` with kind 0 replace, 1 insert, 2 cut the rest.
-fn edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
-    proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..8), 0..8)
-}
-
-fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
-    for &(at, byte, kind) in edits {
-        let at = at % bytes.len().max(1);
-        match kind {
-            1 => bytes.insert(at, byte),
-            2 => bytes.truncate(at),
-            _ if bytes.is_empty() => bytes.push(byte),
-            _ => bytes[at] = byte,
-        }
-    }
-    bytes
 }
 
 /// Three CIFAR-10 records.
@@ -68,26 +41,26 @@ fn picture(png: bool) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(fuzz::config(32))]
 
     #[test]
-    fn cifar_files_never_panic(e in edits()) {
+    fn cifar_files_never_panic(e in fuzz::edits(8)) {
         let path = dir("cifar").join("data_batch_1.bin");
-        std::fs::write(&path, mutate(cifar_bytes(), &e)).unwrap();
+        std::fs::write(&path, fuzz::mutate(cifar_bytes(), &e, None)).unwrap();
         if let Err(err) = cifar::read_file(&path) {
             prop_assert!(err.to_string().contains("data_batch_1.bin"), "{}", err);
         }
     }
 
     #[test]
-    fn image_files_never_panic(png in any::<bool>(), e in edits()) {
+    fn image_files_never_panic(png in any::<bool>(), e in fuzz::edits(8)) {
         let root = dir("folder");
         for class in ["a", "b"] {
             std::fs::create_dir_all(root.join(class)).unwrap();
             std::fs::write(root.join(class).join("ok.png"), picture(true)).unwrap();
         }
         let name = if png { "x.png" } else { "x.jpg" };
-        std::fs::write(root.join("a").join(name), mutate(picture(png), &e)).unwrap();
+        std::fs::write(root.join("a").join(name), fuzz::mutate(picture(png), &e, None)).unwrap();
         let files = folder::list(&root).unwrap();
         for i in 0..files.len() {
             if let Err(err) = files.decode(i) {
