@@ -40,6 +40,9 @@ pub fn run(args: DownloadArgs) -> anyhow::Result<()> {
                 say!("CIFAR-10 already in {} (verified)", args.dir.display());
                 return Ok(());
             }
+            // A folder that cannot take the data is refused before anything is fetched.
+            download::check_target(&args.dir)
+                .with_context(|| format!("downloading CIFAR-10 into {}", args.dir.display()))?;
             let _ = writeln!(std::io::stderr(), "downloading {} …", args.url);
             let dir = download::cifar10(&args.dir, &args.url, &args.md5)
                 .with_context(|| format!("downloading CIFAR-10 into {}", args.dir.display()))?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use onecycle::interrupt;
-use recipe::{FitConfig, Session};
+use recipe::{FitConfig, Session, DEFAULT_MAX_LR};
 use record::Summary;
 use schedule::{Policy, Rule};
 
@@ -71,9 +71,6 @@ pub struct FitArgs {
     pub quiet: bool,
 }
 
-/// The peak learning rate `fit` uses when neither a flag nor a config gives one.
-const DEFAULT_MAX_LR: f64 = 0.4;
-
 impl FitArgs {
     /// The config: the file's or the preset's (or the defaults), then every flag given on top.
     pub fn to_config(&self) -> Result<FitConfig> {
@@ -82,6 +79,20 @@ impl FitArgs {
             (None, Some(preset)) => Some(recipe::presets::fit_preset(preset)?),
             (None, None) => None,
         };
+        self.over(base)
+    }
+
+    /// A resumed run's saved config with the flags given on top (the session refuses changes
+    /// that cannot happen mid-run).
+    fn resume_config(&self, saved: FitConfig) -> Result<FitConfig> {
+        if self.schedule.max_lr == Some(LrArg::Auto) || self.suggest.is_some() {
+            bail!("--max-lr auto chooses the LR of a new run; a resumed run keeps its schedule");
+        }
+        self.over(Some(saved))
+    }
+
+    /// `base` (or the defaults) with every flag given on top.
+    fn over(&self, base: Option<FitConfig>) -> Result<FitConfig> {
         let schedule = self.schedule_policy(base.as_ref().map(|c| &c.schedule))?;
         let mut c = base.unwrap_or_else(|| FitConfig::new(schedule.clone()));
         c.schedule = schedule;
@@ -140,8 +151,10 @@ pub fn run(args: FitArgs) -> Result<()> {
     // Data parallelism: every rank trains; only the lead rank writes the run folder and prints.
     let group = args.train.dist.join()?;
     let session = match &args.resume {
-        Some(dir) => Session::resume(dir, group, args.quiet)
-            .with_context(|| format!("resuming {}", dir.display()))?,
+        Some(dir) => {
+            Session::resume_with(dir, |saved| args.resume_config(saved), group, args.quiet)
+                .with_context(|| format!("resuming {}", dir.display()))?
+        }
         None => {
             let config = args.to_config()?;
             let auto = args.schedule.max_lr == Some(LrArg::Auto);

@@ -92,6 +92,34 @@ fn a_failing_rank_fails_the_launch_naming_it() {
 }
 
 #[test]
+fn a_global_batch_smaller_than_the_processes_is_refused_saying_so() {
+    let dir = temp_dir("launch-tiny-batch");
+    let run = dir.join("run");
+    let err = fails(onecycle(&[
+        "launch",
+        "--nproc",
+        "3",
+        "--",
+        "fit",
+        "--model",
+        "small-cnn",
+        "--batch",
+        "2",
+        "--limit-train",
+        "64",
+        "--run-dir",
+        run.to_str().unwrap(),
+    ]));
+    assert!(
+        err.contains(
+            "batch 2 is the global batch, split over the 3 processes: it must be at least 3"
+        ),
+        "{err}"
+    );
+    assert!(!run.join("config.toml").exists());
+}
+
+#[test]
 fn a_rank_whose_peers_never_join_stops_at_the_timeout() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

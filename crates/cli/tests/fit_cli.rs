@@ -159,6 +159,7 @@ fn a_run_killed_mid_training_resumes_to_the_same_weights_and_history() {
         csv_without_seconds(&whole.join("epochs.csv")),
         csv_without_seconds(&epochs_csv)
     );
+    same_summary(&whole, &dir);
 }
 
 #[test]
@@ -292,6 +293,46 @@ fn negative_and_meaningless_values_are_refused_by_name() {
     fails_with(
         &["fit", "--opt", "adam", "--nesterov", "--run-dir", d],
         "nesterov is for SGD only, got opt adam",
+    );
+    // Too few steps for the schedule: say which images, batch and epochs gave them.
+    fails_with(
+        &[
+            "fit",
+            "--model",
+            "small-cnn",
+            "--limit-train",
+            "128",
+            "--epochs",
+            "1",
+            "--run-dir",
+            d,
+        ],
+        "the one-cycle schedule over 1 steps (128 training images in batches of 128 give 1 per \
+         epoch, × 1 epochs): pct_start = 0.3 with steps = 1",
+    );
+    // Milestones and cycle lengths are epochs in `fit`: reported as typed, not in steps.
+    let steps = [
+        "fit",
+        "--model",
+        "small-cnn",
+        "--limit-train",
+        "256",
+        "--epochs",
+        "6",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        let mut v = steps.to_vec();
+        v.extend_from_slice(extra);
+        v.extend_from_slice(&["--run-dir", d]);
+        v
+    };
+    fails_with(
+        &with(&["--policy", "steps", "--lr", "0.1", "--milestones", "5,2"]),
+        "milestones must be strictly increasing, got [5, 2]",
+    );
+    fails_with(
+        &with(&["--policy", "steps", "--lr", "0.1", "--milestones", "2,9"]),
+        "milestones must be below steps = 6, got 9",
     );
     // A truncated test_batch.bin is named, and not blamed on the training data.
     let data = temp_dir("truncated-test-batch");
@@ -447,4 +488,65 @@ fn ctrl_c_stops_after_the_step_with_a_checkpoint_and_resume_is_exact() {
         csv_without_seconds(&whole.join("epochs.csv")),
         csv_without_seconds(&dir.join("epochs.csv"))
     );
+    same_summary(&whole, &dir);
+}
+
+/// A resumed run's `summary.json` describes the whole run as the uninterrupted one's does.
+fn same_summary(whole: &Path, resumed: &Path) {
+    let read = |d: &Path| {
+        record::Summary::read(&d.join("summary.json"))
+            .unwrap()
+            .unwrap()
+    };
+    let (a, b) = (read(whole), read(resumed));
+    assert_eq!((a.epochs, a.steps), (b.epochs, b.steps));
+    assert_eq!(a.accuracy, b.accuracy);
+    assert_eq!(a.valid_loss, b.valid_loss);
+    // The seconds of the epochs before the interruption count too.
+    let history = record::History::read(resumed).unwrap();
+    let first: f64 = history.epochs[0].seconds;
+    assert!(b.seconds > first, "{} s is not the whole run", b.seconds);
+}
+
+/// `--resume` continues the run as set up: flags that would change the training are refused by
+/// name; those that cannot (data path, loader threads, device, TTA) apply and are recorded.
+#[test]
+fn resume_refuses_changed_training_settings_and_records_the_others() {
+    let dir = temp_dir("resume-flags");
+    run_quick(&dir, &["--epochs", "1"]);
+    let d = dir.to_str().unwrap();
+    let err = common::fails(onecycle(&[
+        "fit", "--quiet", "--resume", d, "--model", "resnet20", "--epochs", "3", "--max-lr", "0.1",
+    ]));
+    assert!(
+        err.contains("model (\"small-cnn\" → \"resnet20\")")
+            && err.contains("epochs (1 → 3)")
+            && err.contains("schedule")
+            && err.contains("config.toml"),
+        "{err}"
+    );
+    let err = common::fails(onecycle(&["fit", "--resume", d, "--max-lr", "auto"]));
+    assert!(err.contains("keeps its schedule"), "{err}");
+    // The same values as saved are no change.
+    ok(onecycle(&[
+        "fit",
+        "--quiet",
+        "--resume",
+        d,
+        "--model",
+        "small-cnn",
+        "--workers",
+        "2",
+        "--tta",
+    ]));
+    let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(
+        config.contains("workers = 2") && config.contains("tta = true"),
+        "{config}"
+    );
+    let summary = record::Summary::read(&dir.join("summary.json"))
+        .unwrap()
+        .unwrap();
+    assert!(summary.tta_accuracy.is_some());
+    assert_eq!((summary.epochs, summary.steps), (1, 6));
 }

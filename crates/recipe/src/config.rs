@@ -8,7 +8,7 @@ use onecycle::amp::Precision;
 use onecycle::device::DeviceSpec;
 use onecycle::learner::TrainConfig;
 use onecycle::optim::{OptKind, WdMode};
-use schedule::Policy;
+use schedule::{OneCycleParams, Policy};
 use serde::{Deserialize, Serialize};
 use vision::models::ModelName;
 use vision::{DataOptions, SizePhase};
@@ -19,6 +19,21 @@ pub const MAX_SIZE: usize = 1024;
 
 /// The most epochs a config may ask for (Smith's longest baselines take a few hundred).
 pub const MAX_EPOCHS: usize = 100_000;
+
+/// The peak learning rate of the default 1cycle, when neither a flag nor a config gives one.
+pub const DEFAULT_MAX_LR: f64 = 0.4;
+
+/// The settings a resumed run may change: where the data lives, where and on how many loader
+/// threads it trains, and the test-time augmentation after training. Any other change would make
+/// the rest of the run a different run from the one its folder records.
+pub const RESUMABLE: [&str; 6] = [
+    "data",
+    "workers",
+    "device",
+    "cudnn_benchmark",
+    "tta",
+    "tta_beta",
+];
 
 /// Which update rule `fit` uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -88,8 +103,18 @@ pub struct FitConfig {
     pub schedule: Policy,
 }
 
+impl Default for FitConfig {
+    /// `onecycle fit` with no flags: ResNet-20 on the embedded sample, 1cycle to [`DEFAULT_MAX_LR`].
+    fn default() -> FitConfig {
+        FitConfig::new(Policy::OneCycle(OneCycleParams {
+            max_lr: DEFAULT_MAX_LR,
+            ..OneCycleParams::default()
+        }))
+    }
+}
+
 impl FitConfig {
-    /// The defaults of `onecycle fit`: ResNet-20 on the embedded sample, 1cycle to 0.8.
+    /// The defaults of `onecycle fit` with this schedule: ResNet-20 on the embedded sample.
     pub fn new(schedule: Policy) -> FitConfig {
         FitConfig {
             data: None,
@@ -126,6 +151,62 @@ impl FitConfig {
     /// step counts.
     pub fn schedule_in_steps(&self, batches_per_epoch: usize) -> Policy {
         self.schedule.epochs_to_steps(batches_per_epoch)
+    }
+
+    /// The settings that differ from `before`, each as `key (old → new)` (`key` alone for
+    /// tables such as the schedule), in key order.
+    pub fn changes_from(&self, before: &FitConfig) -> Result<Vec<(String, String)>> {
+        let (old, new) = (toml::Table::try_from(before)?, toml::Table::try_from(self)?);
+        let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let show = |v: Option<&toml::Value>| match v {
+            None => "none".to_string(),
+            Some(toml::Value::Table(_)) => String::new(),
+            Some(v) => v.to_string(),
+        };
+        Ok(keys
+            .into_iter()
+            .filter(|k| old.get(*k) != new.get(*k))
+            .map(|k| {
+                let (a, b) = (show(old.get(k)), show(new.get(k)));
+                let change = if a.is_empty() || b.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{k} ({a} → {b})")
+                };
+                (k.clone(), change)
+            })
+            .collect())
+    }
+
+    /// Builds the schedule over `epochs × batches_per_epoch` steps to check it. An error names
+    /// what gave that many steps (`images` training images in batches of `batch`, `epochs`), and
+    /// lengths counted in epochs are reported in epochs, as the user typed them.
+    pub fn check_schedule(&self, batches_per_epoch: usize, images: usize) -> Result<()> {
+        let nb = batches_per_epoch;
+        let steps = self.epochs.saturating_mul(nb);
+        let Err(in_steps) = self.schedule_in_steps(nb).build(steps) else {
+            return Ok(());
+        };
+        if self.schedule.counts_epochs() {
+            self.schedule.build(self.epochs).with_context(|| {
+                format!(
+                    "the {} schedule over {} epochs (its lengths count epochs)",
+                    self.schedule.name(),
+                    self.epochs
+                )
+            })?;
+        }
+        Err(in_steps).with_context(|| {
+            format!(
+                "the {} schedule over {steps} steps ({images} training images in batches of {} \
+                 give {nb} per epoch, × {} epochs)",
+                self.schedule.name(),
+                self.batch,
+                self.epochs
+            )
+        })
     }
 
     /// The optimizer settings the Learner takes.
@@ -296,7 +377,19 @@ pub fn read_config(path: &Path) -> Result<FitConfig> {
     parse_config(&text, &path.display().to_string())
 }
 
-/// Parses a fit config from TOML text; `origin` names it in the error.
+/// Parses a fit config from TOML text; `origin` names it in the error. Keys the text leaves out
+/// keep `onecycle fit`'s defaults (a missing `schedule` is the default 1cycle).
 pub fn parse_config(text: &str, origin: &str) -> Result<FitConfig> {
-    toml::from_str(text).with_context(|| format!("{origin} is not a valid fit config"))
+    let table: toml::Table =
+        toml::from_str(text).with_context(|| format!("{origin} is not a valid TOML file"))?;
+    overlay(&FitConfig::default(), table)
+        .with_context(|| format!("{origin} is not a valid fit config"))
+}
+
+/// `base` with each key of `table` in place of its own: a config file, a preset or an
+/// experiment arm gives only what differs. A `schedule` table replaces the whole schedule.
+pub fn overlay(base: &FitConfig, table: toml::Table) -> Result<FitConfig> {
+    let mut merged = toml::Table::try_from(base).context("a fit config as TOML")?;
+    merged.extend(table);
+    Ok(toml::Value::Table(merged).try_into()?)
 }

@@ -9,7 +9,7 @@ use record::{History, RunDir, Summary};
 use report::{write_compare_report, CompareOptions, CompareTable};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{read_config, FitConfig};
+use crate::config::{overlay, read_config, FitConfig};
 use crate::session;
 
 /// The presets shipped with onecycle, by experiment and preset name (the files in `presets/`).
@@ -114,12 +114,10 @@ impl Experiment {
         if self.arms.is_empty() {
             bail!("experiment {} has no arms", self.name);
         }
-        let defaults = toml::Table::try_from(FitConfig::new(schedule::Policy::Constant(
-            schedule::ConstantParams {
-                lr: 0.1,
-                momentum: None,
-            },
-        )))?;
+        let defaults = FitConfig::new(schedule::Policy::Constant(schedule::ConstantParams {
+            lr: 0.1,
+            momentum: None,
+        }));
         let mut out: Vec<(String, FitConfig)> = Vec::new();
         for arm in &self.arms {
             if arm.name.is_empty() || arm.name.contains(['/', '\\']) || arm.name.starts_with('.') {
@@ -128,19 +126,17 @@ impl Experiment {
             if out.iter().any(|(n, _)| *n == arm.name) {
                 bail!("two arms are named {:?}", arm.name);
             }
-            let mut table = defaults.clone();
-            table.extend(self.base.clone());
+            let mut table = self.base.clone();
             table.extend(arm.settings.clone());
-            let mut config: FitConfig = toml::Value::Table(table)
-                .try_into()
+            let mut config = overlay(&defaults, table)
                 .with_context(|| format!("arm {:?}: not a valid fit config", arm.name))?;
             if let Some(d) = data {
                 config.data = Some(d.to_path_buf());
             }
-            // The schedule is sized per step at fit time; 100 steps per epoch checks it here.
+            // The schedule is sized per step at fit time; 100 batches per epoch checks it here.
             config
                 .validate()
-                .and_then(|()| Ok(config.schedule_in_steps(100).build(config.epochs * 100)?))
+                .and_then(|()| config.check_schedule(100, 100 * config.batch))
                 .with_context(|| format!("arm {:?}", arm.name))?;
             out.push((arm.name.clone(), config));
         }

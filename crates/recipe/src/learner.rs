@@ -87,11 +87,19 @@ fn data_parallel(
     let world = group.world_size();
     let items = learner.data().train.items();
     let last = items % config.batch;
-    if config.batch < world || (last != 0 && last < world) {
+    if config.batch < world {
         bail!(
-            "{world} processes need at least {world} images in every global batch: batch {} over {items} training images leaves a last batch of {}",
+            "batch {} is the global batch, split over the {world} processes: it must be at least \
+             {world}, one image per process (e.g. --batch {})",
             config.batch,
-            if config.batch < world { config.batch } else { last }
+            world * config.batch.max(1)
+        );
+    }
+    if last != 0 && last < world {
+        bail!(
+            "{world} processes need at least {world} images in every global batch: batch {} over \
+             {items} training images leaves a last batch of {last}",
+            config.batch
         );
     }
     learner.data_mut().set_shard(Shard {

@@ -25,7 +25,7 @@ pub mod presets;
 pub mod range_tests;
 pub mod session;
 
-pub use config::{parse_config, read_config, FitConfig, Opt};
+pub use config::{overlay, parse_config, read_config, FitConfig, Opt, DEFAULT_MAX_LR, RESUMABLE};
 pub use learner::{learner, model_learner, rank_config, tta_accuracy};
 pub use range_tests::{range_tests, RangeTests};
 pub use session::{fit, resume, Session};

@@ -17,12 +17,12 @@ use onecycle::learner::{FitSummary, Learner};
 use onecycle::lr_find::LrFindOptions;
 use onecycle::progress::Progress;
 use record::run_dir::LR_FIND;
-use record::{RunDir, Summary};
+use record::{History, RunDir, Summary};
 use report::RunChart;
 use schedule::Rule;
 use vision::ImageData;
 
-use crate::config::{read_config, FitConfig};
+use crate::config::{read_config, FitConfig, RESUMABLE};
 use crate::learner::{learner, tta_accuracy};
 
 pub struct Session {
@@ -53,11 +53,8 @@ impl Session {
             );
         }
         let learner = learner(&config, group.as_ref())?;
-        let nb = learner.data().train_batches();
-        config
-            .schedule_in_steps(nb)
-            .build(config.epochs * nb)
-            .context("the schedule's parameters")?;
+        let data = learner.data();
+        config.check_schedule(data.train_batches(), data.train_items())?;
         Ok(Session {
             config,
             run,
@@ -71,11 +68,40 @@ impl Session {
     /// The run in `run_dir`, to continue from its last checkpoint with the config saved there
     /// (every rank must be able to read the folder).
     pub fn resume(run_dir: &Path, group: Option<Rc<ProcessGroup>>, quiet: bool) -> Result<Session> {
+        Session::resume_with(run_dir, Ok, group, quiet)
+    }
+
+    /// [`Session::resume`] with the saved config changed by `edit`, which may change only the
+    /// [`RESUMABLE`] settings (any other change is refused by name); the lead rank records the
+    /// new config in the folder's `config.toml`.
+    pub fn resume_with(
+        run_dir: &Path,
+        edit: impl FnOnce(FitConfig) -> Result<FitConfig>,
+        group: Option<Rc<ProcessGroup>>,
+        quiet: bool,
+    ) -> Result<Session> {
         let run = RunDir::new(run_dir);
         if !run.config().is_file() {
             bail!("{} is not a run folder (no config.toml)", run_dir.display());
         }
-        let config = read_config(&run.config())?;
+        let saved = read_config(&run.config())?;
+        let config = edit(saved.clone())?;
+        let fixed: Vec<String> = config
+            .changes_from(&saved)?
+            .into_iter()
+            .filter(|(key, _)| !RESUMABLE.contains(&key.as_str()))
+            .map(|(_, change)| change)
+            .collect();
+        if !fixed.is_empty() {
+            bail!(
+                "a resumed run keeps its settings, and these would change: {}. Only {} can change \
+                 on --resume; for a new run with other settings use `--config {}` instead",
+                fixed.join(", "),
+                RESUMABLE.join(", "),
+                run.config().display()
+            );
+        }
+        config.validate()?;
         let mut learner = learner(&config, group.as_ref())?;
         let start = learner.load_checkpoint(&run.checkpoint())?;
         Ok(Session {
@@ -155,12 +181,13 @@ impl Session {
     /// CSVs; a resumed one cuts its CSVs back to the checkpoint) and progress.
     fn record_to_folder(&mut self) -> Result<()> {
         let dir = self.run.path().to_path_buf();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        // A resumed run records the settings it may have changed (see `RESUMABLE`).
+        let toml = toml::to_string(&self.config).context("writing config.toml")?;
+        record::write_atomic(&self.run.config(), toml.as_bytes())?;
         let log = if self.resumed {
             RunLog::resume(&dir, self.start.step, self.start.epoch)?
         } else {
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let toml = toml::to_string(&self.config).context("writing config.toml")?;
-            record::write_atomic(&self.run.config(), toml.as_bytes())?;
             RunLog::create_with(&dir, self.config.precision == Precision::Fp16)?
         };
         self.learner.add_callback(Box::new(Checkpointer::new(&dir)));
@@ -184,11 +211,20 @@ impl Session {
             true => Some(tta_accuracy(&self.learner, self.config.tta_beta)?),
             false => None,
         };
+        // A resumed run's summary is the whole run's: epochs and seconds before the checkpoint
+        // come from its history; images/s is measured on the part trained here.
+        let history = History::read(dir).context("reading the run's history")?;
+        let earlier: f64 = history
+            .epochs
+            .iter()
+            .filter(|e| e.epoch < self.start.epoch)
+            .map(|e| e.seconds)
+            .sum();
         let summary = Summary {
             run_dir: dir.to_path_buf(),
-            epochs: fit.epochs.len(),
-            steps: fit.steps,
-            seconds: fit.seconds,
+            epochs: history.epochs.len(),
+            steps: self.start.step + fit.steps,
+            seconds: earlier + fit.seconds,
             images_per_sec: fit.items as f64 / fit.seconds.max(1e-9),
             valid_loss,
             accuracy: accuracy.map_or(f64::NAN, |m| m.1),

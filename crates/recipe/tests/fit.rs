@@ -98,6 +98,30 @@ fn a_config_survives_a_toml_round_trip() {
     assert!(err.to_string().contains("epoks"), "{err}");
 }
 
+#[test]
+fn a_config_file_gives_only_what_differs_from_the_defaults() {
+    let c = recipe::parse_config("model = \"small-cnn\"\nepochs = 5\n", "partial.toml").unwrap();
+    let expected = FitConfig {
+        model: ModelName::SmallCnn,
+        epochs: 5,
+        ..FitConfig::default()
+    };
+    assert_eq!(c, expected);
+    // A schedule table replaces the whole default schedule.
+    let c = recipe::parse_config(
+        "[schedule]\npolicy = \"steps\"\nlr = 0.1\nmilestones = [2]\ngamma = 0.1\n",
+        "steps.toml",
+    )
+    .unwrap();
+    assert_eq!(c.schedule.name(), "steps");
+    assert_eq!(c.model, ModelName::ResNet20);
+    // Unknown keys and wrong types are still refused by name.
+    let err = recipe::parse_config("epoks = 5\n", "typo.toml").unwrap_err();
+    assert!(format!("{err:#}").contains("epoks"), "{err:#}");
+    let err = recipe::parse_config("epochs = \"five\"\n", "type.toml").unwrap_err();
+    assert!(format!("{err:#}").contains("five"), "{err:#}");
+}
+
 /// `tests/fixtures/fit-0.1` holds the small files of a `fit` run folder written before the core
 /// redesign (0.1.0 at 79b5b5f): its `config.toml` still reads, means the same run, and writes
 /// back key for key, so `--resume` and `--config` keep working on old folders.

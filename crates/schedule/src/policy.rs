@@ -44,6 +44,12 @@ impl Policy {
         })
     }
 
+    /// Whether some lengths of this policy count epochs in a fit config (milestones, cycle_len,
+    /// step sizes): see [`Policy::epochs_to_steps`].
+    pub fn counts_epochs(&self) -> bool {
+        matches!(self, Policy::Steps(_) | Policy::Sgdr(_) | Policy::Cyclic(_))
+    }
+
     /// The same policy with lengths given in epochs (`milestones`, `cycle_len`, the cyclic
     /// step sizes) turned into steps of `batches_per_epoch` each; other policies are unchanged.
     pub fn epochs_to_steps(&self, batches_per_epoch: usize) -> Policy {

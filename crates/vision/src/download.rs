@@ -71,22 +71,29 @@ pub fn is_verified(dir: &Path, md5: &str) -> bool {
             .all(|f| dir.join(f).is_file())
 }
 
+/// Refuses a `dir` that holds anything (a download never mixes with other files); `Ok(true)`
+/// when it exists and is empty, `Ok(false)` when it does not exist.
+pub fn check_target(dir: &Path) -> Result<bool, DownloadError> {
+    let dir_is_empty = match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io_at(dir)(e)),
+    };
+    if !dir_is_empty {
+        return Err(DownloadError::Exists {
+            path: dir.to_owned(),
+        });
+    }
+    Ok(true)
+}
+
 /// Makes `dir` a verified copy of CIFAR-10 (the files of `cifar-10-batches-bin`) downloaded from
 /// `url` and checked against `md5`; returns `dir`. A no-op when `dir` is already verified.
 pub fn cifar10(dir: &Path, url: &str, md5: &str) -> Result<PathBuf, DownloadError> {
     if is_verified(dir, md5) {
         return Ok(dir.to_owned());
     }
-    let dir_is_empty = match std::fs::read_dir(dir) {
-        Ok(mut entries) => entries.next().is_none(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-        Err(e) => return Err(io_at(dir)(e)),
-    };
-    if dir.exists() && !dir_is_empty {
-        return Err(DownloadError::Exists {
-            path: dir.to_owned(),
-        });
-    }
+    let dir_is_empty = check_target(dir)?;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
