@@ -1,12 +1,12 @@
 //! `onecycle fit`: train an image classifier into a run folder, or resume one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use onecycle::interrupt;
 use recipe::{FitConfig, Session, DEFAULT_MAX_LR};
-use record::Summary;
+use record::{RunDir, Summary};
 use schedule::{Policy, Rule};
 
 use crate::out::say;
@@ -179,7 +179,7 @@ pub fn run(args: FitArgs) -> Result<()> {
     if interrupt::requested() {
         bail!("interrupted during the range test; nothing was trained");
     }
-    if let Some(summary) = session.fit()? {
+    if let Some(summary) = session.fit().map_err(|e| with_resume_hint(e, &dir))? {
         say!("{}", summary_line(&summary));
     }
     if interrupt::requested() {
@@ -189,6 +189,18 @@ pub fn run(args: FitArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A run that failed after saving a checkpoint (a full disk, say) says how to continue it.
+fn with_resume_hint(e: anyhow::Error, dir: &Path) -> anyhow::Error {
+    if !RunDir::new(dir).checkpoint().is_file() {
+        return e;
+    }
+    anyhow!(
+        "{e:#}\nthe run so far is saved in {0}; once the cause is fixed, continue it with \
+         `onecycle fit --resume {0}`",
+        dir.display()
+    )
 }
 
 /// The final summary: accuracy, loss, time and throughput, and where the run folder is.

@@ -352,3 +352,68 @@ fn ranks_die_with_their_launcher_even_on_kill_9() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The weights and buffers of a run's checkpoint, by name, without its metadata.
+fn checkpoint(run: &std::path::Path) -> Vec<(String, tch::Tensor)> {
+    let path = run.join("checkpoints/last.safetensors");
+    let mut t = tch::Tensor::read_safetensors(path).unwrap();
+    t.retain(|(name, _)| name != "meta.json");
+    t.sort_by(|a, b| a.0.cmp(&b.0));
+    t
+}
+
+/// Ctrl-C reaches the launcher (the ranks have their own process group): it passes the signal
+/// on once, every rank stops after the same step with rank 0's checkpoint there, and resuming
+/// under `launch` ends with the uninterrupted run's weights and history.
+#[test]
+fn ctrl_c_under_launch_stops_every_rank_and_the_resumed_run_is_exact() {
+    let dir = temp_dir("launch-sigint");
+    let fit = |run: &std::path::Path| {
+        let tail = ["--epochs", "6", "--max-lr", "0.05", "--quiet", "--run-dir"];
+        let mut v: Vec<String> = args(&["launch", "--nproc", "2", "--", "fit"], &tail)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        v.push(run.to_str().unwrap().to_string());
+        v
+    };
+    let whole = dir.join("whole");
+    let whole_args = fit(&whole);
+    ok(onecycle(
+        &whole_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
+
+    let run = dir.join("run");
+    let launcher = std::process::Command::new(env!("CARGO_BIN_EXE_onecycle"))
+        .args(fit(&run))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let began = Instant::now();
+    while std::fs::read_to_string(run.join("epochs.csv")).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(began.elapsed() < Duration::from_secs(120), "no epoch ended");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // SAFETY: a plain signal to the child this test started.
+    unsafe { libc::kill(launcher.id() as libc::pid_t, libc::SIGINT) };
+    let out = launcher.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the run ended before Ctrl-C: {err}");
+    assert!(
+        err.contains("interrupted") && err.contains(&format!("--resume {}", run.display())),
+        "{err}"
+    );
+    let steps = |r: &std::path::Path| std::fs::read_to_string(r.join("steps.csv")).unwrap();
+    assert!(steps(&run).lines().count() < 1 + 24, "the run had finished");
+
+    let resume = ["launch", "--nproc", "2", "--", "fit", "--quiet", "--resume"];
+    let mut resume: Vec<&str> = resume.to_vec();
+    resume.push(run.to_str().unwrap());
+    ok(onecycle(&resume));
+    for ((na, ta), (nb, tb)) in checkpoint(&whole).iter().zip(&checkpoint(&run)) {
+        assert_eq!(na, nb);
+        assert!(ta.equal(tb), "{na} differs after resume");
+    }
+    assert_eq!(steps(&whole), steps(&run));
+}

@@ -162,6 +162,83 @@ fn a_run_killed_mid_training_resumes_to_the_same_weights_and_history() {
     same_summary(&whole, &dir);
 }
 
+/// Starts `fit ARGS…`, kills it (SIGKILL) once `steps.csv` holds `rows` step rows (or it ends),
+/// and returns whether it was killed before finishing.
+fn kill_after_rows(args: &[String], dir: &Path, rows: usize) -> bool {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_onecycle"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let began = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        let done = std::fs::read_to_string(dir.join("steps.csv"))
+            .map_or(0, |t| t.lines().count().saturating_sub(1));
+        if done >= rows {
+            break;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "stuck at {done} rows"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    !child.wait().unwrap().success()
+}
+
+/// `kill -9` at random steps (three seeds, twice in each run, before the first checkpoint
+/// too): resuming every time still ends with the uninterrupted run's weights and history.
+#[test]
+fn runs_killed_at_random_steps_resume_to_the_uninterrupted_run() {
+    let whole = temp_dir("kill-whole");
+    run_quick(&whole, &["--epochs", "4"]);
+    for seed in 1..=3u64 {
+        let mut rng = onecycle::rng::Rng::from_keys(&[seed]);
+        let dir = temp_dir(&format!("kill-seed-{seed}"));
+        let mut rows = 1 + rng.below(23) as usize;
+        let mut args = quick(&dir, &["--epochs", "4"]);
+        let mut kills = Vec::new();
+        while kills.len() < 2 && kill_after_rows(&args, &dir, rows) {
+            kills.push(rows);
+            args = ["fit", "--quiet", "--resume", dir.to_str().unwrap()]
+                .map(String::from)
+                .to_vec();
+            rows += 1 + rng.below(24 - rows as u64) as usize;
+        }
+        ok(onecycle(&[
+            "fit",
+            "--quiet",
+            "--resume",
+            dir.to_str().unwrap(),
+        ]));
+        let (a, b) = (checkpoint(&whole), checkpoint(&dir));
+        for ((na, ta), (nb, tb)) in a.iter().zip(&b) {
+            assert_eq!(na, nb);
+            if na != "meta.json" {
+                assert!(
+                    ta.equal(tb),
+                    "seed {seed}, kills at {kills:?}: {na} differs"
+                );
+            }
+        }
+        assert_eq!(
+            std::fs::read_to_string(whole.join("steps.csv")).unwrap(),
+            std::fs::read_to_string(dir.join("steps.csv")).unwrap(),
+            "seed {seed}, kills at {kills:?}"
+        );
+        assert_eq!(
+            csv_without_seconds(&whole.join("epochs.csv")),
+            csv_without_seconds(&dir.join("epochs.csv"))
+        );
+        same_summary(&whole, &dir);
+    }
+}
+
 #[test]
 fn a_config_file_repeats_a_run_and_flags_override_it() {
     let first = temp_dir("config-a");

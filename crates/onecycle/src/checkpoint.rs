@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use schedule::SmoothLoss;
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
+use tch::{Kind, TchError, Tensor};
 
 /// Where a fit stands: the next step to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -57,14 +57,16 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], meta: &Checkpoint) -> Res
         .collect();
     named.push((META, header));
     record::write_via_temp(path, |tmp| {
-        Tensor::write_safetensors(&named, tmp).map_err(|e| anyhow!("{e}"))
+        Tensor::write_safetensors(&named, tmp).map_err(|e| match e {
+            // A full disk reads "No space left on device", not a Debug dump of the I/O error.
+            TchError::SafeTensorError {
+                err: safetensors::SafeTensorError::IoError(io),
+                ..
+            } => anyhow!("{io}"),
+            other => anyhow!("{other}"),
+        })
     })
-    .with_context(|| {
-        format!(
-            "writing checkpoint {} (the previous one is kept)",
-            path.display()
-        )
-    })?;
+    .context("saving the checkpoint (the previous one is kept)")?;
     Ok(())
 }
 

@@ -84,7 +84,7 @@ impl RunLog {
 }
 
 impl RunLog {
-    /// Appends a step's row to `steps.csv`.
+    /// Appends a step's row to `steps.csv`, on disk before any checkpoint of that step.
     pub fn record_step(&mut self, s: &StepInfo) -> Result<()> {
         let row = StepRow {
             epoch: s.epoch,
@@ -96,6 +96,7 @@ impl RunLog {
             skipped: self.skipped.then_some(s.skipped),
         };
         writeln!(self.steps, "{}", row.to_line()).context("writing steps.csv")?;
+        self.steps.flush().context("writing steps.csv")?;
         Ok(())
     }
 

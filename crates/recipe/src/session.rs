@@ -65,8 +65,8 @@ impl Session {
         })
     }
 
-    /// The run in `run_dir`, to continue from its last checkpoint with the config saved there
-    /// (every rank must be able to read the folder).
+    /// The run in `run_dir`, to continue from its last checkpoint (from the start when it has
+    /// none yet) with the config saved there (every rank must be able to read the folder).
     pub fn resume(run_dir: &Path, group: Option<Rc<ProcessGroup>>, quiet: bool) -> Result<Session> {
         Session::resume_with(run_dir, Ok, group, quiet)
     }
@@ -103,13 +103,18 @@ impl Session {
         }
         config.validate()?;
         let mut learner = learner(&config, group.as_ref())?;
-        let start = learner.load_checkpoint(&run.checkpoint())?;
+        // A run stopped before its first checkpoint starts over: its seed gives the same run.
+        let resumed = run.checkpoint().is_file();
+        let start = match resumed {
+            true => learner.load_checkpoint(&run.checkpoint())?,
+            false => Position::default(),
+        };
         Ok(Session {
             config,
             run,
             learner,
             start,
-            resumed: true,
+            resumed,
             quiet,
         })
     }
@@ -190,8 +195,10 @@ impl Session {
         } else {
             RunLog::create_with(&dir, self.config.precision == Precision::Fp16)?
         };
-        self.learner.add_callback(Box::new(Checkpointer::new(&dir)));
+        // The history goes first: a checkpoint must never be ahead of the rows on disk, or a
+        // failed write (a full disk) between the two would leave a run that cannot resume.
         self.learner.add_callback(Box::new(log));
+        self.learner.add_callback(Box::new(Checkpointer::new(&dir)));
         self.learner
             .add_callback(Box::new(Progress::new(self.quiet)));
         Ok(())
@@ -233,7 +240,7 @@ impl Session {
         };
         // summary.json (images/s, TTA accuracy) feeds report.html alongside the CSVs.
         summary.write(&self.run.summary())?;
-        report::write_run_report(dir).context("writing the run's report.html")?;
+        report::write_run_report(dir)?;
         Ok(summary)
     }
 }

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use image::ImageEncoder;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -56,14 +57,26 @@ pub fn save(figure: &impl Figure, path: &Path) -> Result<()> {
     register_font()?;
     record::atomic::create_parent(path)?;
     match format {
-        Format::Png => record::write_via_temp(path, |tmp| {
-            let area = BitMapBackend::new(tmp, figure.size()).into_drawing_area();
-            figure.draw(&area)?;
-            area.present()
-                .map_err(|e| anyhow!("writing {}: {e}", path.display()))
-        }),
+        Format::Png => record::write_atomic(path, &to_png(figure)?),
         Format::Svg => record::write_atomic(path, to_svg(figure)?.as_bytes()),
     }
+}
+
+/// Draws `figure` as a PNG file in memory (written whole, so a full disk fails in one place).
+pub fn to_png(figure: &impl Figure) -> Result<Vec<u8>> {
+    let (w, h) = figure.size();
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    {
+        let area = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        figure.draw(&area)?;
+        area.present()
+            .map_err(|e| anyhow!("drawing the chart as PNG: {e}"))?;
+    }
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&rgb, w, h, image::ColorType::Rgb8)
+        .context("encoding the chart as PNG")?;
+    Ok(png)
 }
 
 /// Draws `figure` as an SVG document in memory (for files and for HTML reports).
