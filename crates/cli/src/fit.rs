@@ -69,6 +69,11 @@ pub struct FitArgs {
     /// No progress bars or epoch lines
     #[arg(long)]
     pub quiet: bool,
+    /// First tune LR, weight decay and momentum (as `onecycle tune`), then train with the result
+    #[arg(long, conflicts_with = "resume")]
+    pub tune: bool,
+    #[command(flatten)]
+    pub tune_flags: crate::tune_cmd::TuneFlags,
 }
 
 impl FitArgs {
@@ -135,9 +140,9 @@ impl FitArgs {
     }
 }
 
-/// `runs/<model>-<policy>`, or the first of `…-2`, `…-3`, … that does not exist yet.
-fn default_run_dir(config: &FitConfig) -> PathBuf {
-    let stem = format!("runs/{}-{}", config.model, config.schedule.name());
+/// `runs/<model>-<what>`, or the first of `…-2`, `…-3`, … that does not exist yet.
+pub fn default_run_dir(config: &FitConfig, what: &str) -> PathBuf {
+    let stem = format!("runs/{}-{what}", config.model);
     let mut dir = PathBuf::from(&stem);
     let mut n = 2;
     while dir.exists() {
@@ -156,15 +161,28 @@ pub fn run(args: FitArgs) -> Result<()> {
                 .with_context(|| format!("resuming {}", dir.display()))?
         }
         None => {
-            let config = args.to_config()?;
+            let mut config = args.to_config()?;
             let auto = args.schedule.max_lr == Some(LrArg::Auto);
-            if args.suggest.is_some() && !auto {
-                bail!("--suggest chooses the LR for --max-lr auto; give both or neither");
+            if auto && args.tune {
+                bail!("--tune chooses the LR itself; drop --max-lr auto");
             }
+            if args.suggest.is_some() && !auto && !args.tune {
+                bail!("--suggest chooses the LR for --max-lr auto or --tune");
+            }
+            let what = if args.tune {
+                "tuned"
+            } else {
+                config.schedule.name()
+            };
             let dir = args
                 .run_dir
                 .clone()
-                .unwrap_or_else(|| default_run_dir(&config));
+                .unwrap_or_else(|| default_run_dir(&config, what));
+            if args.tune {
+                let settings = args.tune_flags.settings(args.suggest);
+                let lead = group.as_ref().is_none_or(|g| g.rank() == 0);
+                config = crate::tune_cmd::tune_into(&config, &dir, group.clone(), &settings, lead)?;
+            }
             let mut session = Session::open(config, &dir, group, args.quiet)?;
             if auto {
                 let why = session.find_lr(args.suggest.unwrap_or(Rule::Valley))?;

@@ -15,6 +15,7 @@ mod report_cmd;
 mod schedule_cmd;
 mod suggest;
 mod train_args;
+mod tune_cmd;
 
 use std::io::Write;
 
@@ -33,6 +34,9 @@ struct Cli {
 enum Command {
     /// Train a model (1cycle by default) into a run folder with CSV history and checkpoints
     Fit(Box<fit::FitArgs>),
+    /// Smith's disciplined approach: LR, weight decay and momentum from range tests within a
+    /// budget, written as recommended.toml with the evidence (fit's flags describe the training)
+    Tune(Box<fit::FitArgs>),
     /// LR range test (optionally at several weight decays): CSV, plots and suggested LRs
     LrFind(Box<lr_find::LrFindArgs>),
     /// Suggested LRs (valley, steep, minimum, slide, min_grad) from a range-test CSV
@@ -83,6 +87,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Fit(args) => fit::run(*args),
+        Command::Tune(args) => tune_cmd::run(*args),
         Command::LrFind(args) => lr_find::run(*args),
         Command::Suggest(args) => suggest::run(args),
         Command::Schedule(args) => schedule_cmd::run(*args),

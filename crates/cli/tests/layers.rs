@@ -32,7 +32,7 @@ const ONECYCLE_LAYERS: &[&[&str]] = &[
     &["device", "strategy"],
     &["engine", "dist", "learner"],
     &["history", "progress", "bench", "lr_find"],
-    &["callbacks"],
+    &["callbacks", "tune"],
 ];
 
 fn root() -> PathBuf {

@@ -55,6 +55,7 @@ pub mod optim;
 pub mod progress;
 pub mod rng;
 pub mod strategy;
+pub mod tune;
 
 pub use record;
 pub use schedule;

@@ -15,7 +15,7 @@ use onecycle::lr_find::{why_stopped, LrFindOptions};
 use onecycle::optim::OptKind;
 use record::range_test::choose_wd;
 use record::run_dir::LR_FIND;
-use report::plot::{self, LrFindChart, WdChart};
+use report::plot::{self, CompareChart, LrFindChart};
 use schedule::{
     Divergence, OneCycleParams, Policy, Rule, Schedule, SmoothLoss, Sweep, SweepKind, SweepParams,
 };
@@ -320,11 +320,7 @@ fn range_tests_at_several_weight_decays_start_from_the_same_weights_and_batches(
     let choice = choose_wd(&runs).unwrap();
     let dir = std::env::temp_dir().join(format!("onecycle-lrfind-{}", std::process::id()));
     plot::save(
-        &WdChart {
-            title: "weight decay",
-            runs: &runs,
-            choice: Some(&choice),
-        },
+        &CompareChart::by_wd("weight decay", &runs, Some(&choice)),
         &dir.join("wd.svg"),
     )
     .unwrap();

@@ -24,8 +24,10 @@ pub mod learner;
 pub mod presets;
 pub mod range_tests;
 pub mod session;
+pub mod tune;
 
 pub use config::{overlay, parse_config, read_config, FitConfig, Opt, DEFAULT_MAX_LR, RESUMABLE};
 pub use learner::{learner, model_learner, rank_config, tta_accuracy};
 pub use range_tests::{range_tests, RangeTests};
 pub use session::{fit, resume, Session};
+pub use tune::{tune, TuneSettings, Tuned};

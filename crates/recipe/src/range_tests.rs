@@ -12,7 +12,7 @@ use record::range_test::{choose_wd, WdChoice};
 use record::run_dir::LR_FIND;
 use record::{wd_stem, RunDir};
 use report::lr_find::save_run;
-use report::plot::{self, WdChart};
+use report::plot::{self, CompareChart};
 
 use crate::config::FitConfig;
 use crate::learner::learner;
@@ -75,11 +75,8 @@ fn save_wd_choice(
 ) -> Result<(Result<WdChoice>, PathBuf)> {
     let tests: Vec<LrFind> = runs.iter().map(|(t, _)| t.clone()).collect();
     let choice = choose_wd(&tests);
-    let chart = WdChart {
-        title: &format!("{}: range tests by weight decay", config.model),
-        runs: &tests,
-        choice: choice.as_ref().ok(),
-    };
+    let title = format!("{}: range tests by weight decay", config.model);
+    let chart = CompareChart::by_wd(&title, &tests, choice.as_ref().ok());
     let path = run.lr_find_wd_chart();
     plot::save(&chart, &path)?;
     Ok((choice, path))

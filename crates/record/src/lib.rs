@@ -5,9 +5,10 @@ pub mod history;
 pub mod range_test;
 pub mod run_dir;
 pub mod summary;
+pub mod tune;
 
 pub use atomic::{write_atomic, write_via_temp};
 pub use history::{EpochRow, History, StepRow};
 pub use range_test::{LrFind, LrFindOptions, LrFindRow};
-pub use run_dir::{wd_stem, RunDir};
+pub use run_dir::{momentum_stem, wd_stem, RunDir};
 pub use summary::Summary;

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use schedule::{Curve, Rule, SuggestError, Suggestion, SweepKind};
 
-use crate::run_dir::{LR_FIND, LR_FIND_WD};
+use crate::run_dir::{LR_FIND, LR_FIND_MOM, LR_FIND_WD};
 /// Settings of one range test; the defaults are fastai's (`1e-7` to `10` over 100 iterations).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LrFindOptions {
@@ -289,47 +289,26 @@ pub struct WdChoice {
     pub losses: Vec<f64>,
 }
 
-/// Picks the weight decay by [`WdChoice`]'s rule.
+/// Picks the weight decay by [`WdChoice`]'s rule ([`crate::tune::compare`]).
 pub fn choose_wd(runs: &[LrFind]) -> Result<WdChoice> {
-    if runs.is_empty() {
-        bail!("no range tests to compare");
-    }
-    let mut k = usize::MAX;
-    for run in runs {
-        let curve = run
-            .curve()
-            .with_context(|| format!("the range test at wd {}", run.wd))?;
-        let skip = run.options.num_it / 10;
-        let lowest = curve
-            .losses()
-            .iter()
-            .enumerate()
-            .fold(
-                (0, f64::INFINITY),
-                |b, (i, &l)| if l < b.1 { (i, l) } else { b },
-            );
-        k = k.min(skip + lowest.0);
-    }
-    let losses: Vec<f64> = runs.iter().map(|r| r.rows[k].smooth_loss).collect();
-    let index = (0..runs.len())
-        .min_by(|&a, &b| losses[a].total_cmp(&losses[b]))
-        .expect("at least one run");
+    let c = crate::tune::compare(runs)?;
     Ok(WdChoice {
-        index,
-        wd: runs[index].wd,
-        lr: runs[0].rows[k].lr,
-        losses,
+        index: c.index,
+        wd: runs[c.index].wd,
+        lr: c.lr,
+        losses: c.losses,
     })
 }
 
-/// Every range test in `dir`: `lr_find.csv` first, then `lr_find_wd*.csv` by weight decay.
+/// Every range test in `dir`: `lr_find.csv` first, then `lr_find_wd*.csv` and `lr_find_mom*.csv`
+/// by weight decay.
 pub fn read_range_tests(dir: &Path) -> Result<Vec<(String, LrFind)>> {
     let stems: Vec<String> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
         .filter_map(|n| n.strip_suffix(".csv").map(str::to_string))
-        .filter(|s| s == LR_FIND || s.starts_with(LR_FIND_WD))
+        .filter(|s| s == LR_FIND || s.starts_with(LR_FIND_WD) || s.starts_with(LR_FIND_MOM))
         .collect();
     let mut tests = stems
         .into_iter()

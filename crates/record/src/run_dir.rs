@@ -16,12 +16,22 @@ pub const LR_FIND: &str = "lr_find";
 pub const LR_FIND_WD: &str = "lr_find_wd";
 /// The stem of the chart that overlays range tests at several weight decays.
 pub const LR_FIND_WD_CHART: &str = "lr_find_wd";
+/// Stem of the range tests at constant momentum of `onecycle tune`: `lr_find_mom0.95`.
+pub const LR_FIND_MOM: &str = "lr_find_mom";
+/// `onecycle tune`'s decisions and the config it recommends.
+pub const TUNE_JSON: &str = "tune.json";
+pub const RECOMMENDED: &str = "recommended.toml";
 pub const CHECKPOINTS: &str = "checkpoints";
 pub const LAST_CHECKPOINT: &str = "last.safetensors";
 
 /// The file stem for the range test at weight decay `wd` among several: `lr_find_wd1e-3`.
 pub fn wd_stem(wd: f64) -> String {
     format!("{LR_FIND_WD}{wd:e}")
+}
+
+/// The file stem for the range test at constant momentum `m`: `lr_find_mom0.95`.
+pub fn momentum_stem(m: f64) -> String {
+    format!("{LR_FIND_MOM}{m}")
 }
 
 /// A run folder: the path of each file it may hold.
@@ -87,6 +97,19 @@ impl RunDir {
     /// `lr_find_wd.png`: range tests at several weight decays overlaid.
     pub fn lr_find_wd_chart(&self) -> PathBuf {
         self.range_test(LR_FIND_WD_CHART, "png")
+    }
+
+    /// `lr_find_mom.png`: range tests at several constant momentums overlaid.
+    pub fn lr_find_mom_chart(&self) -> PathBuf {
+        self.range_test(LR_FIND_MOM, "png")
+    }
+
+    pub fn tune_json(&self) -> PathBuf {
+        self.root.join(TUNE_JSON)
+    }
+
+    pub fn recommended(&self) -> PathBuf {
+        self.root.join(RECOMMENDED)
     }
 
     pub fn checkpoints(&self) -> PathBuf {

@@ -7,6 +7,7 @@ pub mod lr_find;
 pub mod plot;
 pub mod run_charts;
 pub mod run_report;
+mod tune_report;
 
 pub use compare::{
     compare_table, write_compare_report, CompareOptions, CompareRow, CompareTable, TargetReached,

@@ -232,11 +232,11 @@ fn weight_decay_section(tests: &[(String, LrFind)]) -> Result<String> {
     }
     let mut out = String::from("<h2>Range tests by weight decay</h2>\n");
     let choice = choose_wd(&by_wd);
-    out.push_str(&inline_svg(&plot::WdChart {
-        title: "smoothed loss by weight decay",
-        runs: &by_wd,
-        choice: choice.as_ref().ok(),
-    })?);
+    out.push_str(&inline_svg(&plot::CompareChart::by_wd(
+        "smoothed loss by weight decay",
+        &by_wd,
+        choice.as_ref().ok(),
+    ))?);
     let line = match &choice {
         Ok(c) => format!(
             "weight decay {} has the lowest smoothed loss at lr {:.3e}",
@@ -255,6 +255,11 @@ fn weight_decay_section(tests: &[(String, LrFind)]) -> Result<String> {
 pub fn write_run_report(dir: &Path) -> Result<PathBuf> {
     let folder = Folder::read(dir)?;
     let mut body = overview(dir, &folder);
+    let tune = RunDir::new(dir).tune_json();
+    if tune.is_file() {
+        let record = record::tune::TuneRecord::read(&tune)?;
+        body.push_str(&crate::tune_report::tune_section(&record, &folder.tests)?);
+    }
     if let Some(h) = &folder.history {
         body.push_str(&training_section(h)?);
     }

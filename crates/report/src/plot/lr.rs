@@ -4,6 +4,7 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use record::range_test::WdChoice;
+use record::tune::Comparison;
 use record::{LrFind, LrFindRow};
 use schedule::Suggestion;
 
@@ -246,18 +247,47 @@ impl Figure for LrFindChart<'_> {
     }
 }
 
-/// Range tests at several weight decays overlaid (smoothed loss), with each run's loss at the
-/// comparison LR of [`WdChoice`] marked.
-pub struct WdChart<'a> {
+/// Range tests at several weight decays (or constant momentums) overlaid (smoothed loss), with
+/// each test's loss at the comparison LR of [`Comparison`] marked.
+pub struct CompareChart<'a> {
     pub title: &'a str,
     pub runs: &'a [LrFind],
-    pub choice: Option<&'a WdChoice>,
+    pub choice: Option<Comparison>,
+    /// Each test's legend entry.
+    pub label: fn(&LrFind) -> String,
 }
 
-impl WdChart<'_> {
+impl<'a> CompareChart<'a> {
+    /// Tests that differ in weight decay, with [`WdChoice`]'s pick.
+    pub fn by_wd(title: &'a str, runs: &'a [LrFind], choice: Option<&WdChoice>) -> Self {
+        CompareChart {
+            title,
+            runs,
+            choice: choice.map(|c| Comparison {
+                index: c.index,
+                lr: c.lr,
+                losses: c.losses.clone(),
+            }),
+            label: |run| format!("wd {}", format_value(run.wd)),
+        }
+    }
+
+    /// Tests at constant momentums, with their comparison.
+    pub fn by_momentum(title: &'a str, runs: &'a [LrFind], choice: Option<Comparison>) -> Self {
+        CompareChart {
+            title,
+            runs,
+            choice,
+            label: |run| match run.options.momentum {
+                Some(m) => format!("momentum {}", format_value(m)),
+                None => "momentum as configured".into(),
+            },
+        }
+    }
+
     /// Each run's loss at the comparison LR; the chosen one labelled.
     fn marks(&self) -> Vec<Mark> {
-        let Some(c) = self.choice else {
+        let Some(c) = &self.choice else {
             return Vec::new();
         };
         c.losses
@@ -276,7 +306,7 @@ impl WdChart<'_> {
     }
 }
 
-impl Figure for WdChart<'_> {
+impl Figure for CompareChart<'_> {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
         drawing(area.fill(&WHITE))?;
         let x = lr_span(self.runs.iter().flat_map(|r| r.rows.iter().map(|p| p.lr)));
@@ -285,7 +315,7 @@ impl Figure for WdChart<'_> {
             .iter()
             .enumerate()
             .map(|(i, run)| Line {
-                label: format!("wd {}", format_value(run.wd)),
+                label: (self.label)(run),
                 color: PALETTE[i % PALETTE.len()],
                 width: 2,
                 points: run.rows.iter().map(|r| (r.lr, r.smooth_loss)).collect(),

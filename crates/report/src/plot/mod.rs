@@ -11,7 +11,7 @@ mod lr;
 mod overlay;
 mod training;
 
-pub use lr::{LrFindChart, WdChart};
+pub use lr::{CompareChart, LrFindChart};
 pub use overlay::{series_color, Legend, OverlayChart, Series};
 pub use training::{schedule_points, ScheduleChart, TrainingChart};
 

@@ -1,0 +1,166 @@
+//! `onecycle tune` and `fit --tune` on the embedded sample: the budget is honoured, every test
+//! leaves its CSV and chart, `recommended.toml` holds the decisions of `tune.json` and trains
+//! with `fit --config`, and `fit --tune` tunes and trains in one run folder.
+
+use std::path::Path;
+
+mod common;
+use common::{fails, ok, onecycle, temp_dir};
+use record::tune::TuneRecord;
+use schedule::{MomsSetting, Policy};
+
+/// Small CNN on 512 training images in batches of 64 (8 steps an epoch), two weight decays and
+/// two momentums: five budget shares of at least 20 steps.
+const SMALL: &[&str] = &[
+    "--model",
+    "small-cnn",
+    "--batch",
+    "64",
+    "--limit-train",
+    "512",
+    "--limit-valid",
+    "128",
+    "--wds",
+    "1e-3,0",
+    "--momentums",
+    "0.95,0.9",
+    "--quiet",
+];
+
+fn with<'a>(head: &[&'a str], tail: &[&'a str]) -> Vec<&'a str> {
+    head.iter().chain(SMALL).chain(tail).copied().collect()
+}
+
+#[test]
+fn tune_stays_in_budget_and_its_recommended_config_trains() {
+    let dir = temp_dir("tune");
+    let run = dir.join("tune");
+    // 25 epochs of 8 steps planned; half of them is a budget of 100 steps, 20 per share.
+    let out = ok(onecycle(&with(
+        &["tune"],
+        &[
+            "--epochs",
+            "25",
+            "--budget",
+            "0.5",
+            "--run-dir",
+            run.to_str().unwrap(),
+        ],
+    )));
+    assert!(
+        out.contains("max_lr") && out.contains("recommended.toml"),
+        "{out}"
+    );
+    let record = TuneRecord::read(&run.join("tune.json")).unwrap();
+    assert_eq!((record.planned_steps, record.budget_steps), (200, 100));
+    assert!(
+        record.used_steps <= record.budget_steps,
+        "{}",
+        record.used_steps
+    );
+    let spent: usize = record.tests.iter().map(|t| t.steps).sum();
+    assert_eq!(spent, record.used_steps);
+    for t in record.tests.iter().filter_map(|t| t.csv.as_ref()) {
+        let rows = std::fs::read_to_string(run.join(t))
+            .unwrap()
+            .lines()
+            .count()
+            - 1;
+        assert!((1..=20).contains(&rows), "{t}: {rows} rows");
+        assert!(
+            run.join(t.replace(".csv", ".png")).is_file(),
+            "{t} has no chart"
+        );
+    }
+    assert!(run.join("lr_find_wd.png").is_file() && run.join("lr_find_mom.png").is_file());
+    let report = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        report.contains("Tuning") && report.contains("momentum"),
+        "report"
+    );
+
+    // recommended.toml holds the decisions and trains as it is (fewer epochs here).
+    let recommended = recipe::read_config(&run.join("recommended.toml")).unwrap();
+    assert_eq!(recommended.wd, record.wd.wd);
+    assert_eq!(recommended.epochs, 25);
+    match &recommended.schedule {
+        Policy::OneCycle(p) => {
+            assert_eq!(p.max_lr, record.lr.max_lr);
+            assert_eq!(p.div, Some(record.lr.div));
+            let (hi, lo) = record.momentum.moms;
+            assert_eq!(p.moms, MomsSetting::Values(vec![hi, lo, hi]));
+        }
+        other => panic!("not a 1cycle: {other:?}"),
+    }
+    let fit = dir.join("fit");
+    ok(onecycle(&[
+        "fit",
+        "--quiet",
+        "--config",
+        run.join("recommended.toml").to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--run-dir",
+        fit.to_str().unwrap(),
+    ]));
+    let trained = recipe::read_config(&fit.join("config.toml")).unwrap();
+    assert_eq!(trained.schedule, recommended.schedule);
+    assert_eq!(trained.wd, recommended.wd);
+}
+
+#[test]
+fn a_budget_too_small_for_the_tests_says_how_much_is_needed() {
+    let dir = temp_dir("tune-budget");
+    let err = fails(onecycle(&with(
+        &["tune"],
+        &[
+            "--epochs",
+            "3",
+            "--run-dir",
+            dir.join("t").to_str().unwrap(),
+        ],
+    )));
+    assert!(
+        err.contains("a budget of 2 steps gives 0 per test to 4 range tests")
+            && err.contains("raise --budget to at least 4.17"),
+        "{err}"
+    );
+    let err = fails(onecycle(&with(&["tune"], &["--budget", "0"])));
+    assert!(err.contains("budget must be a fraction > 0"), "{err}");
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn fit_tune_tunes_then_trains_with_the_result_in_one_run_folder() {
+    let run = temp_dir("fit-tune").join("run");
+    let out = ok(onecycle(&with(
+        &["fit", "--tune"],
+        &[
+            "--epochs",
+            "4",
+            "--budget",
+            "3.2",
+            "--run-dir",
+            run.to_str().unwrap(),
+        ],
+    )));
+    assert!(out.contains("accuracy"), "{out}");
+    let record = TuneRecord::read(&run.join("tune.json")).unwrap();
+    assert!(record.used_steps <= record.budget_steps);
+    let config = recipe::read_config(&run.join("config.toml")).unwrap();
+    assert_eq!(
+        config,
+        recipe::read_config(&run.join("recommended.toml")).unwrap()
+    );
+    assert_eq!(read(&run.join("steps.csv")).lines().count(), 1 + 4 * 8);
+    let report = read(&run.join("report.html"));
+    assert!(
+        report.contains("Tuning") && report.contains("accuracy"),
+        "report"
+    );
+    let err = fails(onecycle(&["fit", "--tune", "--max-lr", "auto"]));
+    assert!(err.contains("--tune chooses the LR itself"), "{err}");
+}

@@ -1,0 +1,180 @@
+//! The Learner's part of Smith's disciplined approach (`onecycle tune`): range tests at several
+//! weight decays and at several constant momentums, all from the same weights and data order,
+//! and short 1cycle runs that settle weight decays too close to call. Works for any [`Data`];
+//! the rules that read the tests are `record::tune`'s.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use schedule::{OneCycleParams, Policy, Rule};
+
+use crate::checkpoint::Position;
+use crate::data::Data;
+use crate::learner::{Callback, Ctx, Flow, Learner, Plan, StepInfo};
+use crate::lr_find::{LrFind, LrFindOptions};
+pub use record::tune::{
+    close_call, compare, decide_lr, decide_momentum, decide_wd, Candidate, LrDecision,
+    MomentumDecision, TestCost, WdDecision,
+};
+
+/// What to try: the grids, each range test's sweep, and the short runs for close calls.
+#[derive(Debug, Clone)]
+pub struct TuneOptions {
+    /// Weight decays to compare (Smith's grid: 1e-3, 1e-4, 1e-5, 0).
+    pub wds: Vec<f64>,
+    /// Constant momentums to compare (Smith's: 0.99, 0.97, 0.95, 0.9).
+    pub moms: Vec<f64>,
+    /// Every range test's sweep (its `wd` and `momentum` are set per test).
+    pub sweep: LrFindOptions,
+    /// The suggestion rule that picks the peak LR.
+    pub rule: Rule,
+    /// Start LR = peak / `div`.
+    pub div: f64,
+    /// Steps of each short 1cycle run for a close call (0: never run them).
+    pub confirm_steps: usize,
+    /// Kept when a test gives no usable curve: the peak LR, weight decay and momentum bounds.
+    pub fallback_lr: f64,
+    pub fallback_wd: f64,
+    pub fallback_moms: (f64, f64),
+}
+
+impl Default for TuneOptions {
+    fn default() -> Self {
+        TuneOptions {
+            wds: vec![1e-3, 1e-4, 1e-5, 0.0],
+            moms: vec![0.99, 0.97, 0.95, 0.9],
+            sweep: LrFindOptions::default(),
+            rule: Rule::Valley,
+            div: 25.0,
+            confirm_steps: 0,
+            fallback_lr: 0.1,
+            fallback_wd: 5e-4,
+            fallback_moms: (0.95, 0.85),
+        }
+    }
+}
+
+/// The tests run and the decisions read from them.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// One range test per weight decay, in `wds` order.
+    pub wd_tests: Vec<LrFind>,
+    /// One range test per momentum (at the chosen weight decay), in `moms` order.
+    pub momentum_tests: Vec<LrFind>,
+    pub lr: LrDecision,
+    pub wd: WdDecision,
+    pub momentum: MomentumDecision,
+    /// The short 1cycle runs of a close call.
+    pub short_runs: Vec<TestCost>,
+}
+
+impl Tuning {
+    /// Optimizer steps all tests took.
+    pub fn steps(&self) -> usize {
+        let tests = self.wd_tests.iter().chain(&self.momentum_tests);
+        tests.map(|t| t.rows.len()).sum::<usize>()
+            + self.short_runs.iter().map(|r| r.steps).sum::<usize>()
+    }
+}
+
+impl<D: Data> Learner<D> {
+    /// Runs the tests of `options` and decides weight decay, peak LR and momentum; the model,
+    /// optimizer state and statistics are as before afterwards.
+    pub fn tune(&mut self, options: &TuneOptions) -> Result<Tuning> {
+        let wd_tests = self.lr_find_wds(&options.wds, &options.sweep)?;
+        let (confirmed, short_runs) = self.settle_close_call(&wd_tests, options)?;
+        let wd = decide_wd(&wd_tests, confirmed, options.fallback_wd);
+        let chosen = wd_tests
+            .iter()
+            .find(|t| t.wd == wd.wd)
+            .unwrap_or(&wd_tests[0]);
+        let lr = decide_lr(chosen, options.rule, options.div, options.fallback_lr);
+        let momentum_tests = options
+            .moms
+            .iter()
+            .map(|&m| {
+                self.lr_find(&LrFindOptions {
+                    wd: Some(wd.wd),
+                    momentum: Some(m),
+                    ..options.sweep.clone()
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let momentum = decide_momentum(&momentum_tests, options.fallback_moms);
+        Ok(Tuning {
+            wd_tests,
+            momentum_tests,
+            lr,
+            wd,
+            momentum,
+            short_runs,
+        })
+    }
+
+    /// When the best two weight decays are too close to call, a short 1cycle run at each from
+    /// the same weights: their validation losses, and what they cost.
+    fn settle_close_call(
+        &mut self,
+        tests: &[LrFind],
+        options: &TuneOptions,
+    ) -> Result<(Vec<Candidate>, Vec<TestCost>)> {
+        let close = compare(tests).ok().and_then(|c| {
+            let pair = close_call(&c, tests)?;
+            Some((pair, &tests[c.index]))
+        });
+        let Some(((a, b), best)) = close.filter(|_| options.confirm_steps > 0) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let lr = decide_lr(best, options.rule, options.div, options.fallback_lr).max_lr;
+        let mut confirmed = Vec::new();
+        let mut costs = Vec::new();
+        for wd in [a, b] {
+            let began = Instant::now();
+            let loss = self.short_one_cycle(wd, lr, options.div, options.confirm_steps)?;
+            confirmed.push(Candidate { value: wd, loss });
+            costs.push(TestCost {
+                name: format!("short 1cycle at wd {wd}"),
+                csv: None,
+                steps: options.confirm_steps,
+                seconds: began.elapsed().as_secs_f64(),
+            });
+        }
+        Ok((confirmed, costs))
+    }
+
+    /// The validation loss after `steps` steps of a 1cycle to `max_lr` at weight decay `wd`;
+    /// the Learner is put back as it was.
+    pub fn short_one_cycle(&mut self, wd: f64, max_lr: f64, div: f64, steps: usize) -> Result<f64> {
+        let policy = Policy::OneCycle(OneCycleParams {
+            max_lr,
+            div: Some(div),
+            ..OneCycleParams::default()
+        });
+        let schedule = policy.build(steps).context("the short 1cycle run")?;
+        let batches = self.data().train_batches();
+        let plan = Plan {
+            epochs: steps.div_ceil(batches.max(1)),
+            batches,
+            schedule,
+            start: Position::default(),
+            validate: false,
+        };
+        let mut stop = StopAfter(steps);
+        self.with_fit_state(wd, |learner| {
+            learner.run(&plan, &mut [&mut stop])?;
+            Ok(learner.validate()?.0)
+        })
+    }
+}
+
+/// Stops the loop after a number of steps.
+struct StopAfter(usize);
+
+impl Callback for StopAfter {
+    fn after_step(&mut self, _ctx: &mut Ctx, s: &StepInfo) -> Result<Flow> {
+        Ok(match s.step + 1 >= self.0 {
+            true => Flow::Stop("the short run is complete".into()),
+            false => Flow::Continue,
+        })
+    }
+}
