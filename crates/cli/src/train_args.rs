@@ -20,6 +20,10 @@ pub struct TrainArgs {
     /// Images per batch [default: 128]
     #[arg(long)]
     pub batch: Option<usize>,
+    /// Gradient accumulation: batches per optimizer step (effective batch = batch × N; the
+    /// schedule and the range test count optimizer steps) [default: 1]
+    #[arg(long, value_name = "N")]
+    pub accumulate: Option<usize>,
     /// Optimizer [default: sgd]
     #[arg(long, value_enum)]
     pub opt: Option<OptName>,
@@ -79,6 +83,7 @@ impl TrainArgs {
         }
         set(&mut c.model, self.model);
         set(&mut c.batch, self.batch);
+        set(&mut c.accumulate, self.accumulate);
         if let Some(o) = self.opt {
             c.opt = match o {
                 OptName::Sgd => Opt::Sgd,

@@ -117,6 +117,31 @@ fn a_global_batch_smaller_than_the_processes_is_refused_saying_so() {
         "{err}"
     );
     assert!(!run.join("config.toml").exists());
+    // Gradient accumulation is one process's for now, and says so.
+    let err = fails(onecycle(&[
+        "launch",
+        "--nproc",
+        "2",
+        "--",
+        "fit",
+        "--model",
+        "small-cnn",
+        "--batch",
+        "32",
+        "--accumulate",
+        "2",
+        "--limit-train",
+        "256",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--run-dir",
+        dir.join("acc").to_str().unwrap(),
+    ]));
+    assert!(
+        err.contains("gradient accumulation with several processes is not supported yet"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -627,3 +627,57 @@ fn resume_refuses_changed_training_settings_and_records_the_others() {
     assert!(summary.tta_accuracy.is_some());
     assert_eq!((summary.epochs, summary.steps), (1, 6));
 }
+
+/// `--accumulate N`: N batches a step, the schedule counted in steps, recorded in the config.
+#[test]
+fn accumulate_makes_a_step_of_several_batches_and_is_recorded() {
+    let dir = temp_dir("accumulate");
+    let args = [
+        "fit",
+        "--model",
+        "small-cnn",
+        "--batch",
+        "32",
+        "--accumulate",
+        "4",
+        "--limit-train",
+        "256",
+        "--limit-valid",
+        "64",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--run-dir",
+    ];
+    let mut args = args.to_vec();
+    args.push(dir.to_str().unwrap());
+    ok(onecycle(&args));
+    let steps = std::fs::read_to_string(dir.join("steps.csv")).unwrap();
+    assert_eq!(steps.lines().count(), 1 + 2 * 2, "{steps}");
+    let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(config.contains("accumulate = 4"), "{config}");
+    let other = temp_dir("accumulate-few");
+    let o = other.to_str().unwrap();
+    fails_with(
+        &["fit", "--accumulate", "0", "--run-dir", o],
+        "accumulate must be at least 1",
+    );
+    fails_with(
+        &[
+            "fit",
+            "--model",
+            "small-cnn",
+            "--batch",
+            "32",
+            "--accumulate",
+            "4",
+            "--limit-train",
+            "256",
+            "--epochs",
+            "1",
+            "--run-dir",
+            o,
+        ],
+        "256 training images in batches of 32, 4 a step give 2 per epoch",
+    );
+}

@@ -36,7 +36,7 @@ impl<D: Data> Learner<D> {
             momentum: options.momentum,
         };
         let sweep = Sweep::new(&params, options.num_it).context("the range test's parameters")?;
-        let batches = self.data().train_batches();
+        let batches = self.steps_per_epoch();
         if batches == 0 {
             bail!("the training data has no batches");
         }

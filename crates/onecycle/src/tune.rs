@@ -151,7 +151,7 @@ impl<D: Data> Learner<D> {
             ..OneCycleParams::default()
         });
         let schedule = policy.build(steps).context("the short 1cycle run")?;
-        let batches = self.data().train_batches();
+        let batches = self.steps_per_epoch();
         let plan = Plan {
             epochs: steps.div_ceil(batches.max(1)),
             batches,

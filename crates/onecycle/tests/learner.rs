@@ -489,3 +489,70 @@ fn a_run_folder_written_before_the_redesign_resumes_exactly() {
     assert_eq!(weights(&resumed), weights(&whole));
     assert_eq!(run_dir_files(&dir), run_dir_files(&whole_dir));
 }
+
+/// Linear–ReLU–linear (no batch norm, whose statistics depend on the batch) over the
+/// regression data in batches of `batch`, `accumulate` batches a step.
+fn without_bn(batch: usize, accumulate: usize) -> Learner<TensorData> {
+    let _lock = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut data = regression(0);
+    data.batch_size = batch;
+    tch::manual_seed(1);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let root = vs.root();
+    let net = nn::seq_t()
+        .add(nn::linear(&root / "fc1", 8, 16, Default::default()))
+        .add_fn(|x| x.relu())
+        .add(nn::linear(&root / "fc2", 16, 1, Default::default()));
+    let config = TrainConfig {
+        accumulate,
+        wd: 1e-3,
+        ..TrainConfig::default()
+    };
+    Learner::builder(vs, net, data)
+        .loss(mse())
+        .config(config)
+        .build()
+        .unwrap()
+}
+
+/// Gradient accumulation: 4 batches of 32 a step train as 1 batch of 128 (same steps, same
+/// schedule, same weights up to float rounding), and the range test reads the same curve.
+#[test]
+fn accumulating_four_batches_of_32_equals_one_batch_of_128() {
+    let (mut big, mut acc) = (without_bn(128, 1), without_bn(32, 4));
+    assert_eq!((big.steps_per_epoch(), acc.steps_per_epoch()), (2, 2));
+    let a = big.fit(3, &one_cycle()).unwrap();
+    let b = acc.fit(3, &one_cycle()).unwrap();
+    assert_eq!((a.steps, a.items), (b.steps, b.items));
+    for ((na, wa), (nb, wb)) in weights(&big).iter().zip(&weights(&acc)) {
+        assert_eq!(na, nb);
+        for (x, y) in wa.iter().zip(wb) {
+            assert!((x - y).abs() <= 1e-5 * x.abs().max(1.0), "{na}: {x} vs {y}");
+        }
+    }
+    for (ea, eb) in a.epochs.iter().zip(&b.epochs) {
+        assert!(
+            (ea.train_loss - eb.train_loss).abs() < 1e-5 * ea.train_loss,
+            "train loss"
+        );
+    }
+    let options = onecycle::lr_find::LrFindOptions {
+        num_it: 12,
+        ..Default::default()
+    };
+    let (ra, rb) = (
+        big.lr_find(&options).unwrap(),
+        acc.lr_find(&options).unwrap(),
+    );
+    assert_eq!(ra.lrs(), rb.lrs());
+    for (x, y) in ra.rows.iter().zip(&rb.rows) {
+        assert!(
+            (x.loss - y.loss).abs() < 1e-5 * x.loss.abs().max(1.0),
+            "{} vs {}",
+            x.loss,
+            y.loss
+        );
+    }
+    // Without accumulation, batches of 32 take 4 times the steps.
+    assert_eq!(without_bn(32, 1).steps_per_epoch(), 8);
+}

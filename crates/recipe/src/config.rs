@@ -57,6 +57,10 @@ pub struct FitConfig {
     pub model: ModelName,
     pub epochs: usize,
     pub batch: usize,
+    /// Gradient accumulation: batches per optimizer step (the effective batch is
+    /// `batch × accumulate`; the schedule counts optimizer steps).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub accumulate: usize,
     pub opt: Opt,
     /// Momentum (β1 for Adam) when the schedule does not cycle it.
     pub momentum: f64,
@@ -121,6 +125,7 @@ impl FitConfig {
             model: ModelName::ResNet20,
             epochs: 3,
             batch: 128,
+            accumulate: 1,
             opt: Opt::Sgd,
             momentum: 0.9,
             nesterov: false,
@@ -198,9 +203,13 @@ impl FitConfig {
                 )
             })?;
         }
+        let per_step = match self.accumulate {
+            1 => String::new(),
+            n => format!(", {n} a step"),
+        };
         Err(in_steps).with_context(|| {
             format!(
-                "the {} schedule over {steps} steps ({images} training images in batches of {} \
+                "the {} schedule over {steps} steps ({images} training images in batches of {}{per_step} \
                  give {nb} per epoch, × {} epochs)",
                 self.schedule.name(),
                 self.batch,
@@ -229,6 +238,7 @@ impl FitConfig {
             bn_wd: !self.no_bn_wd,
             momentum: self.momentum,
             clip: self.clip,
+            accumulate: self.accumulate,
             ..TrainConfig::default()
         }
     }
@@ -243,6 +253,9 @@ impl FitConfig {
         }
         if self.batch == 0 {
             bail!("batch must be at least 1, got 0");
+        }
+        if self.accumulate == 0 {
+            bail!("accumulate must be at least 1 batch per step, got 0");
         }
         if !(self.wd >= 0.0 && self.wd.is_finite()) {
             bail!("wd must be a finite number ≥ 0, got {}", self.wd);
@@ -368,6 +381,14 @@ impl FitConfig {
 
 fn default_true() -> bool {
     true
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// Reads a `config.toml` (a run folder's, or one written by hand with the same keys).

@@ -53,8 +53,8 @@ impl Session {
             );
         }
         let learner = learner(&config, group.as_ref())?;
-        let data = learner.data();
-        config.check_schedule(data.train_batches(), data.train_items())?;
+        let items = learner.data().train_items();
+        config.check_schedule(learner.steps_per_epoch(), items)?;
         Ok(Session {
             config,
             run,
@@ -171,7 +171,7 @@ impl Session {
         // Every rank stops after the same step on Ctrl-C (the strategy shares the request).
         let stop = GracefulStop::new(self.run.path());
         self.learner.add_callback(Box::new(stop));
-        let nb = self.learner.data().train_batches();
+        let nb = self.learner.steps_per_epoch();
         let policy = self.config.schedule_in_steps(nb);
         let summary = self
             .learner

@@ -8,7 +8,6 @@ use std::path::Path;
 use std::rc::Rc;
 
 use anyhow::{bail, Context, Result};
-use onecycle::data::Data;
 use onecycle::dist::ProcessGroup;
 use onecycle::lr_find::{LrFind, LrFindOptions};
 use onecycle::tune::{TuneOptions, Tuning};
@@ -119,7 +118,7 @@ pub fn tune(
 ) -> Result<Tuned> {
     settings.validate()?;
     let mut learner = learner(config, group.as_ref())?;
-    let planned = config.epochs * learner.data().train_batches();
+    let planned = config.epochs * learner.steps_per_epoch();
     let (budget_steps, num_it) = settings.iterations(planned)?;
     let options = TuneOptions {
         wds: settings.wds.clone(),

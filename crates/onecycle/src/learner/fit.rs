@@ -58,7 +58,10 @@ impl<D: Data> Learner<D> {
         policy: &Policy,
         start: Position,
     ) -> Result<FitSummary> {
-        let batches = self.data.train_batches();
+        if self.core.update.config.accumulate == 0 {
+            bail!("accumulate must be at least 1 batch per step, got 0");
+        }
+        let batches = self.steps_per_epoch();
         if batches == 0 {
             bail!("the training data has no batches");
         }
@@ -141,11 +144,21 @@ impl<D: Data> Learner<D> {
         if skip == 0 {
             self.core.state.epoch_loss = (0.0, 0);
         }
-        let batches = device::prefetch(self.data.train_epoch(epoch, skip)?, self.device());
-        for (i, batch) in batches.enumerate() {
-            let batch = batch.with_context(|| format!("loading training batch {}", skip + i))?;
+        // With gradient accumulation a step takes `n` loader batches.
+        let n = self.core.update.config.accumulate.max(1);
+        let loaded = device::prefetch(self.data.train_epoch(epoch, skip * n)?, self.device());
+        let mut loaded = loaded.enumerate();
+        for i in 0.. {
+            let micro = loaded
+                .by_ref()
+                .take(n)
+                .map(|(k, b)| b.with_context(|| format!("loading training batch {}", skip * n + k)))
+                .collect::<Result<Vec<Batch>>>()?;
+            if micro.is_empty() {
+                break;
+            }
             let step = epoch * plan.batches + skip + i;
-            let (info, flow) = self.batch(fit, step, batch)?;
+            let (info, flow) = self.batch(fit, step, micro)?;
             if let Some(info) = info {
                 fit.summary.steps += 1;
                 fit.summary.items += info.items;
@@ -181,16 +194,13 @@ impl<D: Data> Learner<D> {
         &mut self,
         fit: &mut Fit,
         step: usize,
-        batch: Batch,
+        micro: Vec<Batch>,
     ) -> Result<(Option<StepInfo>, Flow)> {
         let plan = fit.plan;
         let point = plan.schedule.at(step)?;
         let core = &mut self.core;
         let momentum = point.momentum.unwrap_or(core.update.config.momentum);
-        let (out, targets) = core.outputs(batch, true)?;
-        let loss = (core.loss_fn)(&out, &targets);
-        let items = targets.size().first().copied().unwrap_or(0) as usize;
-        let (loss_value, items) = core.strategy.reduce_loss(loss.double_value(&[]), items)?;
+        let (loss_value, items, pending) = core.forward(micro)?;
         let mut info = StepInfo {
             epoch: step / plan.batches,
             epochs: plan.epochs,
@@ -208,10 +218,7 @@ impl<D: Data> Learner<D> {
         if flow != Flow::Continue {
             return Ok((None, flow));
         }
-        let core = &mut self.core;
-        info.skipped = core
-            .update
-            .step(&loss, point.lr, momentum, core.strategy.as_mut())?;
+        info.skipped = self.core.backward_update(pending, point.lr, momentum)?;
         // Before `after_step`, so that a checkpoint written there carries it.
         let (sum, n) = &mut self.core.state.epoch_loss;
         *sum += info.loss * info.items as f64;

@@ -24,6 +24,14 @@ pub struct TrainConfig {
     pub clip: Option<f64>,
     /// Stop when the smoothed loss exceeds this multiple of its best value (or is not finite).
     pub diverge_factor: f64,
+    /// Gradient accumulation: each optimizer step sums the gradients of this many consecutive
+    /// batches, weighted by their sizes, so that it equals one step on their union.
+    #[serde(default = "one")]
+    pub accumulate: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for TrainConfig {
@@ -37,6 +45,7 @@ impl Default for TrainConfig {
             momentum: 0.9,
             clip: None,
             diverge_factor: 10.0,
+            accumulate: 1,
         }
     }
 }
@@ -116,32 +125,54 @@ impl Update {
         })
     }
 
-    /// Backward, sync, unscale, clip and update; returns true when fp16's scaler skipped the
-    /// update because the gradients overflowed.
-    pub fn step(
+    /// The trainable parameters of the unfrozen groups: their indices and tensors.
+    fn live(&self) -> (Vec<usize>, Vec<Tensor>) {
+        let params = self.opt.params();
+        let live: Vec<usize> = (0..params.len())
+            .filter(|&i| !self.frozen[params[i].group])
+            .collect();
+        let trained = live
+            .iter()
+            .map(|&i| params[i].tensor.shallow_clone())
+            .collect();
+        (live, trained)
+    }
+
+    /// Backward of `loss` (fp16: scaled), its gradients added to `grads` (one per unfrozen
+    /// parameter; empty before the first batch of a step).
+    pub fn backward(&mut self, loss: &Tensor, grads: &mut Vec<Tensor>) -> Result<()> {
+        let (_, trained) = self.live();
+        let scaled = self.scaler.as_ref().map(|s| s.scale_loss(loss));
+        let loss = scaled.as_ref().unwrap_or(loss);
+        let new = Tensor::f_run_backward(&[loss], &trained, false, false)?;
+        if grads.is_empty() {
+            *grads = new;
+            return Ok(());
+        }
+        for (sum, g) in grads.iter_mut().zip(new) {
+            if !g.defined() {
+                continue;
+            }
+            *sum = if sum.defined() { &*sum + g } else { g };
+        }
+        Ok(())
+    }
+
+    /// Sync, unscale, clip and update with the gradients of [`Update::backward`]; returns true
+    /// when fp16's scaler skipped the update because the gradients overflowed.
+    pub fn apply(
         &mut self,
-        loss: &Tensor,
+        mut grads: Vec<Tensor>,
         lr: f64,
         momentum: f64,
         strategy: &mut dyn Strategy,
     ) -> Result<bool> {
-        let params = self.opt.params();
-        let count = params.len();
-        let live: Vec<usize> = (0..count)
-            .filter(|&i| !self.frozen[params[i].group])
-            .collect();
-        let trained: Vec<Tensor> = live
-            .iter()
-            .map(|&i| params[i].tensor.shallow_clone())
-            .collect();
-        let scaled = self.scaler.as_ref().map(|s| s.scale_loss(loss));
-        let loss = scaled.as_ref().unwrap_or(loss);
-        let mut grads = Tensor::f_run_backward(&[loss], &trained, false, false)?;
+        let (live, trained) = self.live();
         strategy.sync_grads(&trained, &mut grads)?;
         if self.unscale_overflowed(&grads)? {
             return Ok(true);
         }
-        let mut all: Vec<Option<Tensor>> = (0..count).map(|_| None).collect();
+        let mut all: Vec<Option<Tensor>> = (0..self.opt.params().len()).map(|_| None).collect();
         for (i, g) in live.into_iter().zip(grads) {
             all[i] = Some(g);
         }
