@@ -62,8 +62,8 @@ pub struct FitArgs {
     /// Continue the run in this folder from its last checkpoint, with its saved settings
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "preset", "run_dir"])]
     pub resume: Option<PathBuf>,
-    /// Which range-test suggestion --max-lr auto uses: valley, steep, minimum, slide, min-grad
-    /// [default: valley]
+    /// Which range-test suggestion --max-lr auto (valley) or --tune (lowest) uses: valley, steep,
+    /// minimum, slide, min-grad, lowest
     #[arg(long, value_name = "RULE")]
     pub suggest: Option<Rule>,
     /// No progress bars or epoch lines
@@ -179,7 +179,7 @@ pub fn run(args: FitArgs) -> Result<()> {
                 .clone()
                 .unwrap_or_else(|| default_run_dir(&config, what));
             if args.tune {
-                let settings = args.tune_flags.settings(args.suggest);
+                let settings = args.tune_flags.settings(&args);
                 let lead = group.as_ref().is_none_or(|g| g.rank() == 0);
                 config = crate::tune_cmd::tune_into(&config, &dir, group.clone(), &settings, lead)?;
             }

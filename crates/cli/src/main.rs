@@ -39,7 +39,7 @@ enum Command {
     Tune(Box<fit::FitArgs>),
     /// LR range test (optionally at several weight decays): CSV, plots and suggested LRs
     LrFind(Box<lr_find::LrFindArgs>),
-    /// Suggested LRs (valley, steep, minimum, slide, min_grad) from a range-test CSV
+    /// Suggested LRs (valley, steep, minimum, slide, min_grad, lowest) from a range-test CSV
     Suggest(suggest::SuggestArgs),
     /// Print (and plot) a learning-rate / momentum schedule, one CSV row per step
     Schedule(Box<schedule_cmd::ScheduleArgs>),

@@ -9,7 +9,7 @@ use schedule::{Curve, Rule};
 
 use crate::out::say;
 
-/// Print the LR suggestions (valley, steep, minimum, slide, min_grad) of a range-test CSV.
+/// Print the LR suggestions (valley, steep, minimum, slide, min_grad, lowest) of a range-test CSV.
 #[derive(Debug, Args)]
 pub struct SuggestArgs {
     /// CSV with columns `lr` and `loss`; a `smooth_loss` column (our lr_find.csv) is used instead
@@ -22,7 +22,7 @@ pub struct SuggestArgs {
     /// Points dropped at the end
     #[arg(long, value_name = "K", default_value_t = 5)]
     pub skip_end: usize,
-    /// Print one JSON object {"valley": …, "steep": …, "minimum": …, "slide": …, "min_grad": …}
+    /// Print one JSON object {"valley": …, "steep": …, "minimum": …, "slide": …, "min_grad": …, "lowest": …}
     /// (null where a rule has no answer)
     #[arg(long)]
     pub json: bool,

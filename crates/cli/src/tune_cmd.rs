@@ -8,7 +8,6 @@ use anyhow::{bail, Result};
 use clap::Args;
 use onecycle::dist::ProcessGroup;
 use recipe::{FitConfig, TuneSettings};
-use schedule::Rule;
 
 use crate::fit::FitArgs;
 use crate::out::say;
@@ -34,8 +33,15 @@ pub struct TuneFlags {
 }
 
 impl TuneFlags {
-    pub fn settings(&self, rule: Option<Rule>) -> TuneSettings {
-        let mut s = TuneSettings::default();
+    /// The settings for fit's `args`: the batch is searched unless they give it.
+    pub fn settings(&self, args: &FitArgs) -> TuneSettings {
+        let mut s = TuneSettings {
+            find_batch: args.train.batch.is_none()
+                && args.config.is_none()
+                && args.preset.is_none(),
+            ..TuneSettings::default()
+        };
+        let rule = args.suggest;
         if let Some(b) = self.budget {
             s.budget = b;
         }
@@ -73,6 +79,7 @@ pub fn tune_into(
             r.lr.max_lr / r.lr.div,
             r.lr.why
         );
+        say!("batch {}: {}", r.batch.batch, r.batch.why);
         say!("wd {}: {}", r.wd.wd, r.wd.why);
         say!(
             "momentum {} → {}: {}",
@@ -102,7 +109,7 @@ pub fn run(args: FitArgs) -> Result<()> {
         .run_dir
         .clone()
         .unwrap_or_else(|| crate::fit::default_run_dir(&config, "tune"));
-    let settings = args.tune_flags.settings(args.suggest);
+    let settings = args.tune_flags.settings(&args);
     tune_into(&config, &dir, group, &settings, lead)?;
     Ok(())
 }

@@ -442,3 +442,43 @@ fn ctrl_c_under_launch_stops_every_rank_and_the_resumed_run_is_exact() {
     }
     assert_eq!(steps(&whole), steps(&run));
 }
+
+#[test]
+fn tune_runs_under_launch_and_the_ranks_agree_on_every_decision() {
+    let run = temp_dir("launch-tune").join("t");
+    // No --batch: the ranks search it together (rank 0's timings decide), then tune at it.
+    let argv = [
+        "launch",
+        "--nproc",
+        "2",
+        "--",
+        "tune",
+        "--model",
+        "small-cnn",
+        "--limit-train",
+        "640",
+        "--limit-valid",
+        "64",
+        "--epochs",
+        "40",
+        "--wds",
+        "1e-3,0",
+        "--momentums",
+        "0.95,0.9",
+        "--budget",
+        "0.5",
+        "--quiet",
+        "--run-dir",
+        run.to_str().unwrap(),
+    ];
+    let out = ok(onecycle(&argv));
+    assert!(out.contains("[rank 0] batch "), "{out}");
+    assert!(!out.contains("[rank 1] batch "), "{out}");
+    let record = record::tune::TuneRecord::read(&run.join("tune.json")).unwrap();
+    // 640 images allow batches up to 32 (20 steps an epoch).
+    let sizes: Vec<usize> = record.batch.probes.iter().map(|p| p.batch).collect();
+    assert_eq!(sizes, [16, 32]);
+    assert!(record.used_steps <= record.budget_steps);
+    let recommended = recipe::read_config(&run.join("recommended.toml")).unwrap();
+    assert_eq!(recommended.batch, record.batch.batch);
+}

@@ -27,7 +27,7 @@ const CRATES: &[(&str, &[&str])] = &[
 /// The `onecycle` crate's modules in layers, lowest first: a module may use modules of strictly
 /// lower layers only (so no two modules of a layer use each other, and there are no cycles).
 const ONECYCLE_LAYERS: &[&[&str]] = &[
-    &["ops", "metrics", "checkpoint", "rng", "interrupt"],
+    &["ops", "metrics", "checkpoint", "rng", "interrupt", "memory"],
     &["amp", "optim", "data"],
     &["device", "strategy"],
     &["engine", "dist", "learner"],

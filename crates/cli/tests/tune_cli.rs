@@ -164,3 +164,78 @@ fn fit_tune_tunes_then_trains_with_the_result_in_one_run_folder() {
     let err = fails(onecycle(&["fit", "--tune", "--max-lr", "auto"]));
     assert!(err.contains("--tune chooses the LR itself"), "{err}");
 }
+
+#[test]
+fn without_a_batch_tune_searches_one_by_doubling_and_keeps_the_fastest_of_the_largest() {
+    let run = temp_dir("tune-batch").join("t");
+    // 1,280 images allow batches up to 64 (at least 20 steps an epoch): probes at 16, 32, 64.
+    let argv = [
+        "tune",
+        "--model",
+        "small-cnn",
+        "--limit-train",
+        "1280",
+        "--limit-valid",
+        "128",
+        "--epochs",
+        "20",
+        "--wds",
+        "1e-3,0",
+        "--momentums",
+        "0.95,0.9",
+        // Enough for 5 shares of 20 steps at any batch it may choose (64 gives 120 steps).
+        "--budget",
+        "0.3",
+        "--run-dir",
+        run.to_str().unwrap(),
+    ];
+    let out = ok(onecycle(&argv));
+    assert!(out.contains("fewer than 20 steps per epoch"), "{out}");
+    let record = TuneRecord::read(&run.join("tune.json")).unwrap();
+    let sizes: Vec<usize> = record.batch.probes.iter().map(|p| p.batch).collect();
+    assert_eq!(sizes, [16, 32, 64]);
+    assert!(record
+        .batch
+        .probes
+        .iter()
+        .all(|p| p.images_per_sec > 0.0 && p.step_bytes.is_some_and(|b| b > 0.0)));
+    let fastest = record
+        .batch
+        .probes
+        .iter()
+        .max_by(|a, b| a.images_per_sec.total_cmp(&b.images_per_sec))
+        .unwrap();
+    assert_eq!(record.batch.batch, fastest.batch);
+    // The plan, the budget and the recommended config are at the chosen batch; the probes
+    // count against the budget.
+    assert_eq!(record.planned_steps, 20 * 1280 / record.batch.batch);
+    let probes = record.tests.iter().filter(|t| t.name.contains("batch"));
+    assert_eq!(probes.count(), 3);
+    assert!(record.used_steps <= record.budget_steps);
+    let recommended = recipe::read_config(&run.join("recommended.toml")).unwrap();
+    assert_eq!(recommended.batch, record.batch.batch);
+    assert!(read(&run.join("report.html")).contains("Batch sizes tried"));
+}
+
+#[test]
+fn tune_in_bf16_runs_its_tests_in_bf16_and_recommends_bf16() {
+    let run = temp_dir("tune-bf16").join("t");
+    ok(onecycle(&with(
+        &["tune", "--precision", "bf16"],
+        &[
+            "--epochs",
+            "25",
+            "--budget",
+            "0.5",
+            "--run-dir",
+            run.to_str().unwrap(),
+        ],
+    )));
+    let recommended = read(&run.join("recommended.toml"));
+    assert!(
+        recommended.contains("precision = \"bf16\""),
+        "{recommended}"
+    );
+    let record = TuneRecord::read(&run.join("tune.json")).unwrap();
+    assert!(record.lr.max_lr.is_finite() && record.used_steps <= record.budget_steps);
+}

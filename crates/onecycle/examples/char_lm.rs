@@ -1,6 +1,6 @@
-//! A character-level LSTM language model on six of Shakespeare's sonnets: a range test with
-//! per-step validation, then 1cycle at its `valley` LR.
-//! `scripts/cargo run -p onecycle --example char_lm [OUT_DIR]` writes lr_find.csv and a plot.
+//! A character-level LSTM language model on six of Shakespeare's sonnets: `tune` (range tests by
+//! weight decay and by Adam's β₁, with per-step validation), then 1cycle with what it chose.
+//! `scripts/cargo run -p onecycle --example char_lm [OUT_DIR]` writes each test's CSV and chart.
 
 #[path = "common/tasks.rs"]
 mod tasks;
@@ -9,7 +9,8 @@ use anyhow::Result;
 use onecycle::learner::TrainConfig;
 use onecycle::lr_find::LrFindOptions;
 use onecycle::optim::OptKind;
-use schedule::OneCycleParams;
+use onecycle::tune::TuneOptions;
+use schedule::{MomsSetting, OneCycleParams};
 
 fn main() -> Result<()> {
     let out = std::env::args()
@@ -22,17 +23,24 @@ fn main() -> Result<()> {
         ..TrainConfig::default()
     };
     let mut learner = tasks::char_learner(0, config);
-    let options = LrFindOptions {
-        start_lr: 1e-5,
-        end_lr: 1.0,
-        val_each_step: true,
-        ..LrFindOptions::default()
+    let options = TuneOptions {
+        sweep: LrFindOptions {
+            start_lr: 1e-5,
+            end_lr: 1.0,
+            val_each_step: true,
+            ..LrFindOptions::default()
+        },
+        ..TuneOptions::default()
     };
-    let lr = tasks::range_test_valley(&mut learner, &options, out, "character LSTM")?;
+    let tuning = tasks::tune_and_save(&mut learner, &options, out, "character LSTM")?;
+    learner.set_wd(tuning.wd.wd);
+    let (hi, lo) = tuning.momentum.moms;
     let fit = learner.fit_one_cycle(
         8,
         OneCycleParams {
-            max_lr: lr,
+            max_lr: tuning.lr.max_lr,
+            div: Some(tuning.lr.div),
+            moms: MomsSetting::Values(vec![hi, lo, hi]),
             ..Default::default()
         },
     )?;

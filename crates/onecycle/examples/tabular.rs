@@ -1,5 +1,6 @@
-//! Tabular regression (MSE on generated data): a range test, then 1cycle at its `valley` LR.
-//! `scripts/cargo run -p onecycle --example tabular [OUT_DIR]` writes lr_find.csv and a plot.
+//! Tabular regression (MSE on generated data): `tune` (range tests by weight decay and by
+//! momentum), then 1cycle with what it chose.
+//! `scripts/cargo run -p onecycle --example tabular [OUT_DIR]` writes each test's CSV and chart.
 
 #[path = "common/tasks.rs"]
 mod tasks;
@@ -7,7 +8,8 @@ mod tasks;
 use anyhow::Result;
 use onecycle::learner::TrainConfig;
 use onecycle::lr_find::LrFindOptions;
-use schedule::OneCycleParams;
+use onecycle::tune::TuneOptions;
+use schedule::{MomsSetting, OneCycleParams};
 
 fn main() -> Result<()> {
     let out = std::env::args()
@@ -15,16 +17,23 @@ fn main() -> Result<()> {
         .unwrap_or_else(|| "runs/tabular".into());
     let out = std::path::Path::new(&out);
     let mut learner = tasks::tabular_learner(0, TrainConfig::default());
-    let options = LrFindOptions {
-        val_each_step: true,
-        ..LrFindOptions::default()
+    let options = TuneOptions {
+        sweep: LrFindOptions {
+            val_each_step: true,
+            ..LrFindOptions::default()
+        },
+        ..TuneOptions::default()
     };
-    let lr = tasks::range_test_valley(&mut learner, &options, out, "tabular regression")?;
+    let tuning = tasks::tune_and_save(&mut learner, &options, out, "tabular regression")?;
     let (before, _) = learner.validate()?;
+    learner.set_wd(tuning.wd.wd);
+    let (hi, lo) = tuning.momentum.moms;
     let fit = learner.fit_one_cycle(
         5,
         OneCycleParams {
-            max_lr: lr,
+            max_lr: tuning.lr.max_lr,
+            div: Some(tuning.lr.div),
+            moms: MomsSetting::Values(vec![hi, lo, hi]),
             ..Default::default()
         },
     )?;
@@ -35,7 +44,7 @@ fn main() -> Result<()> {
         );
     }
     println!(
-        "valid MSE {before:.4} → {:.4} with max_lr {lr:.3e}",
+        "valid MSE {before:.4} → {:.4}",
         fit.epochs.last().unwrap().valid_loss
     );
     Ok(())

@@ -49,6 +49,7 @@ pub mod history;
 pub mod interrupt;
 pub mod learner;
 pub mod lr_find;
+pub mod memory;
 pub mod metrics;
 pub mod ops;
 pub mod optim;

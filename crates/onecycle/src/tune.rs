@@ -1,20 +1,23 @@
 //! The Learner's part of Smith's disciplined approach (`onecycle tune`): range tests at several
 //! weight decays and at several constant momentums, all from the same weights and data order,
 //! and short 1cycle runs that settle weight decays too close to call. Works for any [`Data`];
-//! the rules that read the tests are `record::tune`'s.
+//! the rules that read the tests are `record::tune`'s. [`Learner::probe_steps`] measures the
+//! speed and memory of a batch size for the batch-size search.
 
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use schedule::{OneCycleParams, Policy, Rule};
+use schedule::{ConstantParams, OneCycleParams, Policy, Rule};
+use tch::Device;
 
 use crate::checkpoint::Position;
 use crate::data::Data;
 use crate::learner::{Callback, Ctx, Flow, Learner, Plan, StepInfo};
 use crate::lr_find::{LrFind, LrFindOptions};
+use crate::memory;
 pub use record::tune::{
-    close_call, compare, decide_lr, decide_momentum, decide_wd, Candidate, LrDecision,
-    MomentumDecision, TestCost, WdDecision,
+    close_call, compare, decide_batch, decide_lr, decide_momentum, decide_wd, next_batch,
+    BatchProbe, Candidate, LrDecision, MomentumDecision, TestCost, WdDecision,
 };
 
 /// What to try: the grids, each range test's sweep, and the short runs for close calls.
@@ -26,7 +29,7 @@ pub struct TuneOptions {
     pub moms: Vec<f64>,
     /// Every range test's sweep (its `wd` and `momentum` are set per test).
     pub sweep: LrFindOptions,
-    /// The suggestion rule that picks the peak LR.
+    /// The suggestion rule that picks the peak LR (Smith's: the LR at the lowest loss).
     pub rule: Rule,
     /// Start LR = peak / `div`.
     pub div: f64,
@@ -44,7 +47,7 @@ impl Default for TuneOptions {
             wds: vec![1e-3, 1e-4, 1e-5, 0.0],
             moms: vec![0.99, 0.97, 0.95, 0.9],
             sweep: LrFindOptions::default(),
-            rule: Rule::Valley,
+            rule: Rule::Lowest,
             div: 25.0,
             confirm_steps: 0,
             fallback_lr: 0.1,
@@ -163,6 +166,95 @@ impl<D: Data> Learner<D> {
         self.with_fit_state(wd, |learner| {
             learner.run(&plan, &mut [&mut stop])?;
             Ok(learner.validate()?.0)
+        })
+    }
+}
+
+/// What training steps at the data's batch size cost.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepProbe {
+    /// Images per second of this process.
+    pub images_per_sec: f64,
+    /// On the CPU, the most memory the steps took above what the process held before.
+    pub step_bytes: Option<u64>,
+    pub seconds: f64,
+}
+
+impl<D: Data> Learner<D> {
+    /// Times `steps` training steps of the real data after one untimed step, at a tiny constant
+    /// LR, and on the CPU measures the peak memory they took; the Learner is put back as it was.
+    pub fn probe_steps(&mut self, steps: usize) -> Result<StepProbe> {
+        let n = steps.max(1) + 1;
+        let constant = Policy::Constant(ConstantParams {
+            lr: 1e-6,
+            momentum: None,
+        });
+        let batches = self.steps_per_epoch();
+        let plan = Plan {
+            epochs: n.div_ceil(batches.max(1)),
+            batches,
+            schedule: constant.build(n).context("the speed probe")?,
+            start: Position::default(),
+            validate: false,
+        };
+        let held = match self.device() {
+            Device::Cpu => {
+                memory::reset_peak()?;
+                Some(memory::resident_bytes()?)
+            }
+            _ => None,
+        };
+        let mut timer = StepTimer::new(n);
+        let began = Instant::now();
+        let wd = self.config().wd;
+        self.with_fit_state(wd, |learner| learner.run(&plan, &mut [&mut timer]))?;
+        let step_bytes = match held {
+            Some(held) => Some(memory::peak_bytes()?.saturating_sub(held)),
+            None => None,
+        };
+        Ok(StepProbe {
+            images_per_sec: timer.images_per_sec(),
+            step_bytes,
+            seconds: began.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// Times the steps after the first (which warms caches and allocators) and stops after `n`.
+struct StepTimer {
+    n: usize,
+    began: Option<Instant>,
+    images: usize,
+    seconds: f64,
+}
+
+impl StepTimer {
+    fn new(n: usize) -> StepTimer {
+        StepTimer {
+            n,
+            began: None,
+            images: 0,
+            seconds: 0.0,
+        }
+    }
+
+    fn images_per_sec(&self) -> f64 {
+        self.images as f64 / self.seconds.max(1e-9)
+    }
+}
+
+impl Callback for StepTimer {
+    fn after_step(&mut self, _ctx: &mut Ctx, s: &StepInfo) -> Result<Flow> {
+        match self.began {
+            None => self.began = Some(Instant::now()),
+            Some(t) => {
+                self.images += s.items;
+                self.seconds = t.elapsed().as_secs_f64();
+            }
+        }
+        Ok(match s.step + 1 >= self.n {
+            true => Flow::Stop("the speed probe is complete".into()),
+            false => Flow::Continue,
         })
     }
 }

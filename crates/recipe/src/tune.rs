@@ -8,14 +8,21 @@ use std::path::Path;
 use std::rc::Rc;
 
 use anyhow::{bail, Context, Result};
+use onecycle::data::Data;
 use onecycle::dist::ProcessGroup;
+use onecycle::learner::Learner;
 use onecycle::lr_find::{LrFind, LrFindOptions};
-use onecycle::tune::{TuneOptions, Tuning};
-use record::tune::{BatchDecision, TestCost, TuneRecord};
+use onecycle::tune::{StepProbe, TuneOptions, Tuning};
+use record::tune::{
+    decide_batch, next_batch, BatchDecision, BatchLimits, BatchProbe, TestCost, TuneRecord,
+    MIN_STEPS_PER_EPOCH,
+};
 use record::{momentum_stem, wd_stem, RunDir};
 use report::lr_find::save_run;
 use report::plot::{self, CompareChart};
 use schedule::{MomsSetting, OneCycleParams, Policy, Rule};
+use tch::{Device, Tensor};
+use vision::ImageData;
 
 use crate::config::{FitConfig, DEFAULT_MAX_LR};
 use crate::learner::learner;
@@ -39,7 +46,16 @@ pub struct TuneSettings {
     pub rule: Rule,
     /// Start LR = peak / div (fastai's 25; Smith used 3–10).
     pub div: f64,
+    /// Search the batch size (doubling from `batch_start`); otherwise the config's is kept.
+    pub find_batch: bool,
+    pub batch_start: usize,
 }
+
+/// Training steps each batch size of the search is timed over (after one untimed step).
+pub const PROBE_STEPS: usize = 2;
+
+/// The share of the machine's available memory the batch-size search leaves free on the CPU.
+pub const MEMORY_MARGIN: f64 = 0.2;
 
 impl Default for TuneSettings {
     fn default() -> Self {
@@ -53,6 +69,8 @@ impl Default for TuneSettings {
             val_each_step: false,
             rule: o.rule,
             div: o.div,
+            find_batch: true,
+            batch_start: 16,
         }
     }
 }
@@ -84,23 +102,26 @@ impl TuneSettings {
         if !(self.div.is_finite() && self.div >= 1.0) {
             bail!("div must be a number ≥ 1, got {}", self.div);
         }
+        if self.find_batch && self.batch_start == 0 {
+            bail!("the batch-size search must start at a batch of at least 1");
+        }
         Ok(())
     }
 
     /// The steps of the budget for `planned` steps of training, and the steps each range test
-    /// gets: an equal share for every test and one more share for the two short runs of a
-    /// close call.
-    pub fn iterations(&self, planned: usize) -> Result<(usize, usize)> {
+    /// gets of what `spent` (the batch-size search) leaves: an equal share for every test and
+    /// one more share for the two short runs of a close call.
+    pub fn iterations(&self, planned: usize, spent: usize) -> Result<(usize, usize)> {
         let budget_steps = (self.budget * planned as f64).floor() as usize;
         let shares = self.wds.len() + self.moms.len() + 1;
-        let each = budget_steps / shares;
+        let each = budget_steps.saturating_sub(spent) / shares;
         if each < MIN_ITERATIONS {
             bail!(
                 "a budget of {budget_steps} steps gives {each} per test to {} range tests and the \
                  short runs; each needs at least {MIN_ITERATIONS}: raise --budget to at least {:.2} \
                  (of the {planned} planned steps) or try fewer --wds/--momentums",
                 shares - 1,
-                (MIN_ITERATIONS * shares) as f64 / planned.max(1) as f64
+                (MIN_ITERATIONS * shares + spent) as f64 / planned.max(1) as f64
             );
         }
         Ok((budget_steps, each))
@@ -117,9 +138,20 @@ pub fn tune(
     settings: &TuneSettings,
 ) -> Result<Tuned> {
     settings.validate()?;
+    let search = match settings.find_batch {
+        true => search_batch(config, group.as_ref(), settings.batch_start)?,
+        false => BatchSearch::fixed(config.batch),
+    };
+    let config = &FitConfig {
+        batch: search.decision.batch,
+        ..config.clone()
+    };
     let mut learner = learner(config, group.as_ref())?;
     let planned = config.epochs * learner.steps_per_epoch();
-    let (budget_steps, num_it) = settings.iterations(planned)?;
+    let spent = search
+        .images
+        .div_ceil(config.batch * config.accumulate.max(1));
+    let (budget_steps, num_it) = settings.iterations(planned, spent)?;
     let options = TuneOptions {
         wds: settings.wds.clone(),
         moms: settings.moms.clone(),
@@ -139,21 +171,18 @@ pub fn tune(
     };
     // Every rank reads the same (all-reduced) losses, so every rank decides the same.
     let tuning = learner.tune(&options)?;
-    let batch = BatchDecision {
-        batch: config.batch,
-        candidates: Vec::new(),
-        why: "the config's batch (--batch fixes it)".into(),
-    };
+    let mut tests = search.costs;
+    tests.extend(costs(&tuning));
     let record = TuneRecord {
         planned_steps: planned,
         budget: settings.budget,
         budget_steps,
-        used_steps: tuning.steps(),
-        batch,
+        used_steps: spent + tuning.steps(),
+        batch: search.decision,
         lr: tuning.lr.clone(),
         wd: tuning.wd.clone(),
         momentum: tuning.momentum.clone(),
-        tests: costs(&tuning),
+        tests,
     };
     let recommended = recommend(config, &record);
     if learner.is_lead() {
@@ -162,6 +191,124 @@ pub fn tune(
     Ok(Tuned {
         config: recommended,
         record,
+    })
+}
+
+/// The batch size, the probes' costs and the images they trained on.
+struct BatchSearch {
+    decision: BatchDecision,
+    costs: Vec<TestCost>,
+    images: usize,
+}
+
+impl BatchSearch {
+    fn fixed(batch: usize) -> BatchSearch {
+        BatchSearch {
+            decision: BatchDecision {
+                batch,
+                probes: Vec::new(),
+                why: "given (--batch, a config file or a preset fixes it)".into(),
+            },
+            costs: Vec::new(),
+            images: 0,
+        }
+    }
+}
+
+/// Smith's step 1: doubling the batch from `start` while a step at the next size fits the
+/// memory and the data (on a GPU, until one runs out of memory), then the fastest of the
+/// largest few. Every probe starts from the config's initial weights; all ranks use rank 0's
+/// measurements, so all decide alike.
+fn search_batch(
+    config: &FitConfig,
+    group: Option<&Rc<ProcessGroup>>,
+    start: usize,
+) -> Result<BatchSearch> {
+    let world = group.map_or(1, |g| g.world_size());
+    let mut batch = start.max(world);
+    let mut probes = Vec::new();
+    let mut search = BatchSearch::fixed(config.batch);
+    let mut limits = None;
+    let stopped = loop {
+        let probe_config = FitConfig {
+            batch,
+            ..config.clone()
+        };
+        let mut learner = learner(&probe_config, group)?;
+        let limits = match limits {
+            Some(l) => l,
+            None => *limits.insert(batch_limits(&learner, world)?),
+        };
+        if batch > limits.cap.max(world) {
+            // Less data than the first size needs: start at the largest the data allows.
+            batch = limits.cap.max(world);
+            continue;
+        }
+        let measured = match learner.probe_steps(PROBE_STEPS) {
+            Err(e) if out_of_memory(&e) && !probes.is_empty() => {
+                break format!("batch {batch} ran out of device memory")
+            }
+            other => agree(other?, group, learner.device())?,
+        };
+        let probe = BatchProbe {
+            batch,
+            images_per_sec: measured.images_per_sec * world as f64,
+            step_bytes: measured.step_bytes.map(|b| b as f64),
+        };
+        search.images += (PROBE_STEPS + 1) * batch * config.accumulate.max(1);
+        search.costs.push(TestCost {
+            name: format!("speed and memory at batch {batch}"),
+            csv: None,
+            steps: PROBE_STEPS + 1,
+            seconds: measured.seconds,
+        });
+        probes.push(probe);
+        match next_batch(&probe, &limits) {
+            Ok(next) => batch = next,
+            Err(why) => break why,
+        }
+    };
+    search.decision = decide_batch(&probes, &stopped)?;
+    Ok(search)
+}
+
+/// The search's limits for a learner's data: at least [`MIN_STEPS_PER_EPOCH`] steps per epoch,
+/// and on the CPU the available memory less [`MEMORY_MARGIN`], shared by the processes.
+fn batch_limits(learner: &Learner<ImageData>, world: usize) -> Result<BatchLimits> {
+    let images = learner.data().train_items();
+    let memory = match learner.device() {
+        Device::Cpu => {
+            let available = onecycle::memory::available_bytes()? as f64;
+            Some(available * (1.0 - MEMORY_MARGIN) / world as f64)
+        }
+        _ => None,
+    };
+    Ok(BatchLimits {
+        cap: (images / MIN_STEPS_PER_EPOCH).max(1),
+        memory,
+    })
+}
+
+/// Whether an error is the device running out of memory (libtorch's CUDA message).
+fn out_of_memory(e: &anyhow::Error) -> bool {
+    format!("{e:#}").to_lowercase().contains("out of memory")
+}
+
+/// Rank 0's measurements on every rank.
+fn agree(probe: StepProbe, group: Option<&Rc<ProcessGroup>>, device: Device) -> Result<StepProbe> {
+    let Some(g) = group else { return Ok(probe) };
+    let numbers = [
+        probe.images_per_sec,
+        probe.step_bytes.map_or(-1.0, |b| b as f64),
+        probe.seconds,
+    ];
+    let t = Tensor::from_slice(&numbers).to_device(device);
+    g.broadcast(&[t.shallow_clone()], 0)?;
+    let v: Vec<f64> = Vec::try_from(&t.to_device(Device::Cpu))?;
+    Ok(StepProbe {
+        images_per_sec: v[0],
+        step_bytes: (v[1] >= 0.0).then_some(v[1] as u64),
+        seconds: v[2],
     })
 }
 

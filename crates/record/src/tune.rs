@@ -95,7 +95,8 @@ pub fn decide_lr(test: &LrFind, rule: Rule, div: f64, fallback: f64) -> LrDecisi
             let tail = match &test.stopped {
                 Some(_) => String::new(),
                 None => format!(
-                    "; the loss never diverged up to lr {:.3e}, so the true limit may lie higher",
+                    "; the smoothed loss never diverged (rose to 4× its lowest) up to lr {:.3e}, so \
+                     the limit may lie higher",
                     test.rows.last().map_or(f64::NAN, |r| r.lr)
                 ),
             };
@@ -259,13 +260,86 @@ pub struct TestCost {
     pub seconds: f64,
 }
 
+/// The batch-size search keeps an epoch at least this many steps long: larger batches leave too
+/// few updates to train with on a small data set.
+pub const MIN_STEPS_PER_EPOCH: usize = 20;
+
+/// The search picks the fastest of this many largest batch sizes that fit.
+pub const LARGEST: usize = 3;
+
+/// One batch size tried by the search: its speed and, on the CPU, the memory a step took.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BatchProbe {
+    pub batch: usize,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub images_per_sec: f64,
+    /// Bytes a training step took above what the process held before it (CPU only).
+    pub step_bytes: Option<f64>,
+}
+
+/// How far the doubling search may go.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchLimits {
+    /// The largest batch the data allows ([`MIN_STEPS_PER_EPOCH`] steps per epoch).
+    pub cap: usize,
+    /// Bytes a step may take (the CPU's available memory less a margin); `None` on a GPU,
+    /// where running out of memory is an error the search catches.
+    pub memory: Option<f64>,
+}
+
+/// The batch after `last` in the doubling search, or why the search stops there: the data's
+/// cap, or a step at twice the batch would not fit (its memory taken as twice this step's,
+/// since activations grow with the batch).
+pub fn next_batch(last: &BatchProbe, limits: &BatchLimits) -> Result<usize, String> {
+    let next = last.batch * 2;
+    if next > limits.cap {
+        return Err(format!(
+            "batch {next} would leave fewer than {MIN_STEPS_PER_EPOCH} steps per epoch"
+        ));
+    }
+    if let (Some(limit), Some(bytes)) = (limits.memory, last.step_bytes) {
+        if 2.0 * bytes > limit {
+            return Err(format!(
+                "a step at batch {next} would take about {:.2} GiB, over the {:.2} GiB \
+                 available for it",
+                2.0 * bytes / GIB,
+                limit / GIB
+            ));
+        }
+    }
+    Ok(next)
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+
 /// The batch size and how it was chosen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchDecision {
     pub batch: usize,
-    /// Images per second of each batch size tried.
-    pub candidates: Vec<Candidate>,
+    /// Every batch size the search tried, smallest first (none when the batch was given).
+    pub probes: Vec<BatchProbe>,
     pub why: String,
+}
+
+/// Smith's rule: of the [`LARGEST`] largest batch sizes that fit (`stopped` says what ended the
+/// doubling), the one with the most images per second.
+pub fn decide_batch(probes: &[BatchProbe], stopped: &str) -> Result<BatchDecision> {
+    let tail = &probes[probes.len().saturating_sub(LARGEST)..];
+    let best = tail
+        .iter()
+        .max_by(|a, b| a.images_per_sec.total_cmp(&b.images_per_sec))
+        .context("the batch-size search tried no batch")?;
+    let sizes: Vec<String> = tail.iter().map(|p| p.batch.to_string()).collect();
+    Ok(BatchDecision {
+        batch: best.batch,
+        probes: probes.to_vec(),
+        why: format!(
+            "the fastest ({:.0} images/s) of the largest batches that fit ({}); the doubling \
+             stopped because {stopped}",
+            best.images_per_sec,
+            sizes.join(", ")
+        ),
+    })
 }
 
 /// `tune.json`: every decision, its alternatives and the numbers behind it, and the cost.

@@ -1,10 +1,12 @@
 //! The decision rules of `onecycle tune` on synthetic range-test curves: which weight decay,
 //! when two are too close to call, the peak LR (and what happens on flat and never-diverging
-//! curves), the cyclical momentum, and `tune.json` round-tripping.
+//! curves), the cyclical momentum, the batch size from speed and memory probes, and `tune.json`
+//! round-tripping.
 
 use record::range_test::{LrFind, LrFindOptions, LrFindRow};
 use record::tune::{
-    close_call, compare, decide_lr, decide_momentum, decide_wd, Candidate, TuneRecord, CLOSE,
+    close_call, compare, decide_batch, decide_lr, decide_momentum, decide_wd, next_batch,
+    BatchLimits, BatchProbe, Candidate, TuneRecord, CLOSE, MIN_STEPS_PER_EPOCH,
 };
 use schedule::Rule;
 
@@ -154,6 +156,68 @@ fn the_best_constant_momentum_is_the_high_bound_and_the_low_is_a_tenth_below() {
     assert!(d.why.contains("could not be compared"), "{}", d.why);
 }
 
+fn probe(batch: usize, images_per_sec: f64, step_bytes: Option<f64>) -> BatchProbe {
+    BatchProbe {
+        batch,
+        images_per_sec,
+        step_bytes,
+    }
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+#[test]
+fn the_batch_doubles_until_the_data_or_the_memory_would_not_allow_the_next() {
+    let roomy = BatchLimits {
+        cap: 20_000 / MIN_STEPS_PER_EPOCH,
+        memory: Some(8.0 * GIB),
+    };
+    assert_eq!(next_batch(&probe(256, 500.0, Some(GIB)), &roomy), Ok(512));
+    // 1024 > 1000: an epoch of 20,000 images would be under 20 steps.
+    let capped = next_batch(&probe(512, 500.0, Some(GIB)), &roomy).unwrap_err();
+    assert!(
+        capped.contains("batch 1024") && capped.contains("20 steps"),
+        "{capped}"
+    );
+    // A step at 256 took 3 GiB: one at 512 (about 6 GiB) would not fit in 5 GiB.
+    let tight = BatchLimits {
+        memory: Some(5.0 * GIB),
+        ..roomy
+    };
+    let full = next_batch(&probe(256, 500.0, Some(3.0 * GIB)), &tight).unwrap_err();
+    assert!(
+        full.contains("6.00 GiB") && full.contains("5.00 GiB"),
+        "{full}"
+    );
+    // On a GPU there is no memory figure: only the data (and an out-of-memory error) stop it.
+    let gpu = BatchLimits {
+        memory: None,
+        ..roomy
+    };
+    assert_eq!(next_batch(&probe(256, 500.0, None), &gpu), Ok(512));
+}
+
+#[test]
+fn the_batch_is_the_fastest_of_the_three_largest_that_fit() {
+    let probes = [
+        probe(16, 900.0, None), // fastest of all, but not among the largest
+        probe(32, 300.0, None),
+        probe(64, 410.0, None),
+        probe(128, 450.0, None),
+        probe(256, 440.0, None),
+    ];
+    let d = decide_batch(&probes, "the data").unwrap();
+    assert_eq!(d.batch, 128);
+    assert_eq!(d.probes, probes);
+    assert!(
+        d.why.contains("64, 128, 256") && d.why.contains("the data"),
+        "{}",
+        d.why
+    );
+    assert_eq!(decide_batch(&probes[..1], "x").unwrap().batch, 16);
+    assert!(decide_batch(&[], "x").is_err());
+}
+
 #[test]
 fn a_tune_record_round_trips_through_json() {
     let runs = [
@@ -171,7 +235,7 @@ fn a_tune_record_round_trips_through_json() {
         used_steps: 90,
         batch: record::tune::BatchDecision {
             batch: 128,
-            candidates: Vec::new(),
+            probes: vec![probe(64, 400.0, Some(2e8)), probe(128, 450.0, None)],
             why: "fixed".into(),
         },
         lr: decide_lr(&runs[1], Rule::Valley, 25.0, 0.4),

@@ -46,6 +46,7 @@ pub(crate) fn tune_section(tune: &TuneRecord, tests: &[(String, LrFind)]) -> Res
     ];
     let header = ["decision", "value", "why"].map(String::from);
     out.push_str(&table(&header, &decisions, &[false, true, false]));
+    out.push_str(&batch_probes(tune));
     let by_momentum: Vec<LrFind> = tests
         .iter()
         .filter(|(stem, _)| stem.starts_with(LR_FIND_MOM))
@@ -89,4 +90,29 @@ pub(crate) fn tune_section(tune: &TuneRecord, tests: &[(String, LrFind)]) -> Res
     let header = ["test", "steps", "seconds"].map(String::from);
     out.push_str(&table(&header, &rows, &[false, true, true]));
     Ok(out)
+}
+
+/// The batch sizes the search tried, when it ran: speed and the memory of a step.
+fn batch_probes(tune: &TuneRecord) -> String {
+    if tune.batch.probes.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<Vec<String>> = tune
+        .batch
+        .probes
+        .iter()
+        .map(|p| {
+            vec![
+                p.batch.to_string(),
+                format!("{:.0}", p.images_per_sec),
+                p.step_bytes
+                    .map_or("–".into(), |b| format!("{:.0}", b / (1u64 << 20) as f64)),
+            ]
+        })
+        .collect();
+    let header = ["batch", "images/s", "MiB a step"].map(String::from);
+    format!(
+        "<h3>Batch sizes tried</h3>\n{}",
+        table(&header, &rows, &[true, true, true])
+    )
 }

@@ -20,16 +20,20 @@ pub enum Rule {
     Slide,
     /// fastai v1: the steepest descent of the loss per recorded point.
     MinGrad,
+    /// The LR at the lowest loss itself: Smith's peak for a 1cycle from scratch, the largest LR
+    /// at which the loss still falls (`tune`'s rule).
+    Lowest,
 }
 
 impl Rule {
     /// Every rule, in the order they are printed.
-    pub const ALL: [Rule; 5] = [
+    pub const ALL: [Rule; 6] = [
         Rule::Valley,
         Rule::Steep,
         Rule::Minimum,
         Rule::Slide,
         Rule::MinGrad,
+        Rule::Lowest,
     ];
 
     /// fastai's name for the rule (`min_grad` for v1's).
@@ -40,6 +44,7 @@ impl Rule {
             Rule::Minimum => "minimum",
             Rule::Slide => "slide",
             Rule::MinGrad => "min_grad",
+            Rule::Lowest => "lowest",
         }
     }
 
@@ -51,6 +56,7 @@ impl Rule {
             Rule::Minimum => "one tenth of the lr at the lowest loss",
             Rule::Slide => "the interval slide rule on the loss gradient",
             Rule::MinGrad => "where the loss falls fastest per step (fastai v1)",
+            Rule::Lowest => "the lr at the lowest loss, the largest at which it still falls",
         }
     }
 }
@@ -72,6 +78,7 @@ impl FromStr for Rule {
             "minimum" => Ok(Rule::Minimum),
             "slide" => Ok(Rule::Slide),
             "min_grad" => Ok(Rule::MinGrad),
+            "lowest" => Ok(Rule::Lowest),
             _ => Err(SuggestError::UnknownRule(s.to_string())),
         }
     }
@@ -224,6 +231,7 @@ impl Curve {
             Rule::Minimum => Ok(self.minimum()),
             Rule::Slide => self.slide(SLIDE_LR_DIFF, SLIDE_THRESH, 1.0),
             Rule::MinGrad => Ok(self.min_grad()),
+            Rule::Lowest => Ok(self.lowest()),
         }
     }
 
@@ -266,6 +274,12 @@ impl Curve {
     pub fn minimum(&self) -> Suggestion {
         let i = argmin(self.losses.iter().copied());
         self.at(Rule::Minimum, i, self.lrs[i] / 10.0)
+    }
+
+    /// The LR at the lowest loss (first if tied), as it is.
+    pub fn lowest(&self) -> Suggestion {
+        let i = argmin(self.losses.iter().copied());
+        self.at(Rule::Lowest, i, self.lrs[i])
     }
 
     /// fastai v1's `min_grad`: the lowest `numpy.gradient` of the losses (per point, not per LR).

@@ -64,6 +64,9 @@ fn minimum_is_a_tenth_of_the_lr_at_the_first_lowest_loss() {
     let s = c.minimum();
     assert_eq!(s.lr, 1e-1 / 10.0);
     assert_eq!(s.mark, (1e-1, 1.0));
+    // Smith's 1cycle peak is that LR itself.
+    let s = c.suggest(Rule::Lowest).unwrap();
+    assert_eq!((s.lr, s.mark), (1e-1, (1e-1, 1.0)));
 }
 
 #[test]
@@ -225,13 +228,16 @@ fn rules_parse_from_their_names() {
     assert_eq!("min-grad".parse::<Rule>().unwrap(), Rule::MinGrad);
     assert_eq!("min_grad".parse::<Rule>().unwrap(), Rule::MinGrad);
     assert_eq!(Rule::MinGrad.to_string(), "min_grad");
-    assert!("lowest"
+    assert!("lowest-loss"
         .parse::<Rule>()
         .unwrap_err()
         .to_string()
         .contains("unknown"));
     let names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
-    assert_eq!(names, ["valley", "steep", "minimum", "slide", "min_grad"]);
+    assert_eq!(
+        names,
+        ["valley", "steep", "minimum", "slide", "min_grad", "lowest"]
+    );
 }
 
 /// fastai's `valley` word for word (the O(n²) double loop): the index it picks.

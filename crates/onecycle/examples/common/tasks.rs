@@ -146,21 +146,25 @@ pub fn char_learner(seed: i64, config: TrainConfig) -> Learner<TensorData> {
     learner
 }
 
-/// The examples' range test: runs it, saves its CSV and plot under `out`, prints every
-/// suggestion and returns the `valley` LR for 1cycle.
-pub fn range_test_valley(
+/// The examples' `tune` (Smith's approach for any Learner): range tests by weight decay and by
+/// momentum with `options`, each saved (CSV and chart) under `out`; prints every decision.
+pub fn tune_and_save(
     learner: &mut Learner<TensorData>,
-    options: &onecycle::lr_find::LrFindOptions,
+    options: &onecycle::tune::TuneOptions,
     out: &std::path::Path,
     title: &str,
-) -> anyhow::Result<f64> {
-    let found = learner.lr_find(options)?;
-    report::lr_find::save_run(&found, out, record::run_dir::LR_FIND, title)?;
-    for (rule, s) in found.suggestions() {
-        match s {
-            Ok(s) => println!("{rule:>8}: {:.3e}", s.lr),
-            Err(e) => println!("{rule:>8}: none ({e})"),
-        }
+) -> anyhow::Result<onecycle::tune::Tuning> {
+    let tuning = learner.tune(options)?;
+    for t in &tuning.wd_tests {
+        report::lr_find::save_run(t, out, &record::wd_stem(t.wd), title)?;
     }
-    Ok(found.suggest(schedule::Rule::Valley)?.lr)
+    for t in &tuning.momentum_tests {
+        let m = t.options.momentum.unwrap_or(f64::NAN);
+        report::lr_find::save_run(t, out, &record::momentum_stem(m), title)?;
+    }
+    println!("max_lr {:.3e}: {}", tuning.lr.max_lr, tuning.lr.why);
+    println!("wd {}: {}", tuning.wd.wd, tuning.wd.why);
+    let (hi, lo) = tuning.momentum.moms;
+    println!("momentum {hi} → {lo}: {}", tuning.momentum.why);
+    Ok(tuning)
 }

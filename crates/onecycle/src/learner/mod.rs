@@ -288,6 +288,11 @@ impl<D: Data> Learner<D> {
         self.core.model.forward(inputs, train)
     }
 
+    /// The weight decay of later training (what `tune` chose, say).
+    pub fn set_wd(&mut self, wd: f64) {
+        self.core.update.config.wd = wd;
+    }
+
     /// Discriminative learning rates (see [`Lrs`]).
     pub fn set_lrs(&mut self, lrs: Lrs) {
         self.core.update.lrs = lrs;
