@@ -4,13 +4,16 @@ mod bench_loader;
 mod bench_train;
 mod compare_cmd;
 mod download;
+mod evaluate_cmd;
 mod experiment;
+mod export_cmd;
 mod fit;
 mod launch;
 mod lr_find;
 mod out;
 mod plot_cmd;
 mod policy_args;
+mod predict_cmd;
 mod report_cmd;
 mod schedule_cmd;
 mod suggest;
@@ -47,6 +50,13 @@ enum Command {
     Plot(plot_cmd::PlotArgs),
     /// Re-write a run folder's self-contained report.html (config, summary, charts, suggestions)
     Report(report_cmd::ReportArgs),
+    /// A trained run on validation data: accuracy, per-class scores, confusion matrix and the
+    /// highest losses (evaluation.json, evaluation.html)
+    Evaluate(evaluate_cmd::EvaluateArgs),
+    /// Label image files with a trained run's model: class and probability
+    Predict(predict_cmd::PredictArgs),
+    /// A trained run's weights as safetensors with PyTorch's parameter names
+    Export(export_cmd::ExportArgs),
     /// Compare run folders in one HTML report (overlaid curves, table of metric and time to targets)
     Compare(compare_cmd::CompareArgs),
     /// Run an experiment's arms (e.g. super-convergence: 1cycle against standard schedules) and compare them
@@ -96,6 +106,9 @@ fn main() -> std::process::ExitCode {
         Command::Experiment(args) => experiment::run(args),
         Command::Plot(args) => plot_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
+        Command::Evaluate(args) => evaluate_cmd::run(args),
+        Command::Predict(args) => predict_cmd::run(args),
+        Command::Export(args) => export_cmd::run(args),
         Command::Compare(args) => compare_cmd::run(args),
         Command::Bench(BenchCommand::Loader(args)) => bench_loader::run(args),
         Command::Bench(BenchCommand::Train(args)) => bench_train::run(args),

@@ -1,7 +1,8 @@
 //! recipe: Smith's disciplined approach as runs of an image classifier. A typed [`FitConfig`]
 //! (the run folder's `config.toml`, also the presets' format), the [`Session`] that opens a run
 //! folder and does `find_lr → fit` or `resume` in one or many processes, `lr-find`'s
-//! [`range_tests`], and experiments that compare several fits in one report. The `onecycle`
+//! [`range_tests`], `tune`, the evaluation of a trained run, and experiments that compare several
+//! fits in one report. The `onecycle`
 //! command is a thin shell over these calls.
 //!
 //! ```no_run
@@ -19,15 +20,21 @@
 //! ```
 
 pub mod config;
+pub mod evaluate;
 pub mod experiment;
+pub mod export;
 pub mod learner;
+pub mod predict;
 pub mod presets;
 pub mod range_tests;
 pub mod session;
 pub mod tune;
 
 pub use config::{overlay, parse_config, read_config, FitConfig, Opt, DEFAULT_MAX_LR, RESUMABLE};
+pub use evaluate::{evaluate, trained_learner};
+pub use export::export_pytorch;
 pub use learner::{learner, model_learner, rank_config, tta_accuracy};
+pub use predict::{predict, ImagePrediction};
 pub use range_tests::{range_tests, RangeTests};
 pub use session::{fit, resume, Session};
 pub use tune::{tune, TuneSettings, Tuned};

@@ -1,6 +1,8 @@
 //! record: the run folder of onecycle without tch. Every file name ([`RunDir`]), atomic writes,
-//! and the typed contents: the training history, the fit summary and the range-test records.
+//! and the typed contents: the training history, the fit summary, the range-test records, tune's
+//! decisions and a trained model's evaluation.
 pub mod atomic;
+pub mod evaluation;
 pub mod history;
 pub mod range_test;
 pub mod run_dir;

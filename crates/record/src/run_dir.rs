@@ -21,6 +21,9 @@ pub const LR_FIND_MOM: &str = "lr_find_mom";
 /// `onecycle tune`'s decisions and the config it recommends.
 pub const TUNE_JSON: &str = "tune.json";
 pub const RECOMMENDED: &str = "recommended.toml";
+/// `onecycle evaluate`'s figures and page.
+pub const EVALUATION_JSON: &str = "evaluation.json";
+pub const EVALUATION_HTML: &str = "evaluation.html";
 pub const CHECKPOINTS: &str = "checkpoints";
 pub const LAST_CHECKPOINT: &str = "last.safetensors";
 
@@ -110,6 +113,14 @@ impl RunDir {
 
     pub fn recommended(&self) -> PathBuf {
         self.root.join(RECOMMENDED)
+    }
+
+    pub fn evaluation_json(&self) -> PathBuf {
+        self.root.join(EVALUATION_JSON)
+    }
+
+    pub fn evaluation_html(&self) -> PathBuf {
+        self.root.join(EVALUATION_HTML)
     }
 
     pub fn checkpoints(&self) -> PathBuf {

@@ -2,6 +2,7 @@
 //! from record's typed files only, so they build and run without libtorch. Every file is written
 //! atomically through record.
 pub mod compare;
+pub mod evaluation_page;
 pub mod html;
 pub mod lr_find;
 pub mod plot;
@@ -12,5 +13,6 @@ mod tune_report;
 pub use compare::{
     compare_table, write_compare_report, CompareOptions, CompareRow, CompareTable, TargetReached,
 };
+pub use evaluation_page::write_evaluation_page;
 pub use run_charts::{run_charts, RunChart};
 pub use run_report::write_run_report;

@@ -141,6 +141,14 @@ fn overview(dir: &Path, folder: &Folder) -> String {
         "<p class=\"note\">{}</p>",
         escape(&dir.display().to_string())
     );
+    if RunDir::new(dir).evaluation_html().is_file() {
+        let _ = writeln!(
+            body,
+            "<p><a href=\"{}\">Evaluation</a>: confusion matrix, per-class scores and the \
+             highest losses (<code>onecycle evaluate</code>).</p>",
+            record::run_dir::EVALUATION_HTML
+        );
+    }
     body.push_str("<div class=\"row\">\n");
     if let Some(h) = &folder.history {
         body.push_str("<div>\n<h2>Summary</h2>\n");

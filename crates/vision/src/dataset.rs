@@ -98,6 +98,16 @@ impl Dataset {
         &self.pixels[i * n..(i + 1) * n]
     }
 
+    /// Image `i` as an RGB picture (a one-channel image as grey), for showing it.
+    pub fn picture(&self, i: usize) -> image::RgbImage {
+        let (c, h, w) = self.shape;
+        let img = self.image(i);
+        image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            let at = |ch: usize| img[(ch.min(c - 1) * h + y as usize) * w + x as usize];
+            image::Rgb([at(0), at(1), at(2)])
+        })
+    }
+
     /// Label of image `i`.
     pub fn label(&self, i: usize) -> u8 {
         self.labels[i]

@@ -31,6 +31,8 @@ pub struct ImageData {
     pub valid: Loader,
     /// Data parallelism: this process's rows of every training batch (see [`ImageData::set_shard`]).
     shard: Option<Shard>,
+    /// The class names, by label.
+    classes: Vec<String>,
 }
 
 impl ImageData {
@@ -75,6 +77,7 @@ impl ImageData {
         phases: &[SizePhase],
     ) -> Result<ImageData> {
         let (_, h, w) = train.shape();
+        let classes = train.classes().to_vec();
         let (train, valid) = (Arc::new(train), Arc::new(valid));
         // Side `s` means height `s`, the width scaled to keep the aspect ratio.
         let resize = |s: usize| (s != h).then(|| (s, (s * w + h / 2) / h));
@@ -101,6 +104,7 @@ impl ImageData {
             earlier: earlier(phases, |s| train_loader(Some(s)))?,
             valid: Loader::new(valid, valid_opts)?,
             shard: None,
+            classes,
         })
     }
 
@@ -117,6 +121,7 @@ impl ImageData {
         let Some(last) = phases.last() else {
             bail!("image folders need at least one size phase");
         };
+        let classes = train.classes().to_vec();
         let (train, valid) = (Arc::new(train), Arc::new(valid));
         let train_loader = |size: usize| -> Result<Loader> {
             let crop = if options.augment {
@@ -140,7 +145,13 @@ impl ImageData {
             earlier: earlier(phases, train_loader)?,
             valid: Loader::from_files(valid, FolderCrop::valid(last.size), valid_opts)?,
             shard: None,
+            classes,
         })
+    }
+
+    /// The class names, by label.
+    pub fn classes(&self) -> &[String] {
+        &self.classes
     }
 
     /// Data parallelism: train on `shard`'s rows of every global batch. Every rank loads (decodes,

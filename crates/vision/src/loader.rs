@@ -15,6 +15,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use image::imageops::FilterType;
 use onecycle::data::Shard;
 use tch::Tensor;
 
@@ -244,6 +245,47 @@ impl Loader {
             Items::Memory { data, .. } => Some(data),
             Items::Files { .. } => None,
         }
+    }
+
+    /// Item `i` as a picture, before any crop or normalisation (decoded for image files).
+    pub fn picture(&self, i: usize) -> Result<image::RgbImage, LoaderError> {
+        Ok(match &self.shared.source {
+            Items::Memory { data, .. } => data.picture(i),
+            Items::Files { files, .. } => files.decode(i)?,
+        })
+    }
+
+    /// Any picture as one input of this loader (a `1×c×h×w` tensor): resized to the dataset's
+    /// image size for in-memory data, cropped as the loader crops for image files, normalised;
+    /// a validation loader's input is what its model was validated on.
+    pub fn input(&self, picture: &image::RgbImage) -> Result<Tensor, LoaderError> {
+        let (c, h, w) = self.shared.source.output_shape();
+        let mut out = vec![0f32; c * h * w];
+        let mut rng = Rng::from_keys(&[self.shared.seed, AUGMENT_STREAM]);
+        match &self.shared.source {
+            Items::Memory { data, transform } => {
+                let (dc, dh, dw) = data.shape();
+                let sized = match picture.dimensions() == (dw as u32, dh as u32) {
+                    true => picture.clone(),
+                    false => {
+                        image::imageops::resize(picture, dw as u32, dh as u32, FilterType::Triangle)
+                    }
+                };
+                let mut chw = vec![0u8; dc * dh * dw];
+                for (k, px) in sized.pixels().enumerate() {
+                    for ch in 0..dc {
+                        // One channel: the mean of red, green and blue.
+                        chw[ch * dh * dw + k] = match dc {
+                            1 => ((px[0] as u16 + px[1] as u16 + px[2] as u16) / 3) as u8,
+                            _ => px[ch],
+                        };
+                    }
+                }
+                transform.apply_random(&chw, &mut rng, &mut out)
+            }
+            Items::Files { crop, table, .. } => crop.apply(picture, &mut rng, table, &mut out),
+        }
+        Ok(Tensor::from_slice(&out).reshape([1, c as i64, h as i64, w as i64]))
     }
 
     /// Items in the underlying dataset or file list (before `limit` and `drop_last`).

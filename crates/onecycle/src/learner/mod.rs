@@ -334,6 +334,15 @@ impl<D: Data> Learner<D> {
         self.core.validate(&self.data)
     }
 
+    /// Class probabilities (`softmax` of the outputs, on the CPU) for a batch of inputs as the
+    /// data gives them, in evaluation mode.
+    pub fn predict(&self, inputs: &Tensor) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let inputs = self.core.model.prepare(inputs.to_device(self.device()));
+        let probs = self.forward(&inputs, false)?.softmax(-1, Kind::Float);
+        Ok(probs.to_device(Device::Cpu))
+    }
+
     /// Predictions (`softmax` of the outputs) over the validation set, in order.
     pub fn predict_valid(&self, transform: impl Fn(&Tensor) -> Tensor) -> Result<(Tensor, Tensor)> {
         let _guard = tch::no_grad_guard();
