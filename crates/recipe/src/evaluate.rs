@@ -18,8 +18,8 @@ use crate::learner::learner;
 /// How many of the highest losses the evaluation keeps and shows.
 pub const TOP_LOSSES: usize = 16;
 
-/// A run folder's model with its trained weights, on `data` (else the run's own data).
-pub fn trained_learner(run: &Path, data: Option<&Path>) -> Result<(FitConfig, Learner<ImageData>)> {
+/// A run folder's config and the checkpoint holding its trained weights, or why there is none.
+pub fn trained_run(run: &Path) -> Result<(FitConfig, PathBuf)> {
     let dir = RunDir::new(run);
     if !dir.config().is_file() {
         bail!(
@@ -27,7 +27,7 @@ pub fn trained_learner(run: &Path, data: Option<&Path>) -> Result<(FitConfig, Le
             run.display()
         );
     }
-    let mut config = read_config(&dir.config())?;
+    let config = read_config(&dir.config())?;
     let weights = dir.checkpoint();
     if !weights.is_file() {
         bail!(
@@ -36,6 +36,12 @@ pub fn trained_learner(run: &Path, data: Option<&Path>) -> Result<(FitConfig, Le
             weights.display()
         );
     }
+    Ok((config, weights))
+}
+
+/// A run folder's model with its trained weights, on `data` (else the run's own data).
+pub fn trained_learner(run: &Path, data: Option<&Path>) -> Result<(FitConfig, Learner<ImageData>)> {
+    let (mut config, weights) = trained_run(run)?;
     if let Some(d) = data {
         config.data = Some(d.to_path_buf());
     }

@@ -6,11 +6,10 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use record::RunDir;
 use tch::{Device, Kind, Tensor};
 use vision::models::ModelName;
 
-use crate::config::read_config;
+use crate::evaluate::trained_run;
 
 /// The checkpoint's model variables are stored under this prefix.
 const MODEL_PREFIX: &str = "model.";
@@ -18,23 +17,8 @@ const MODEL_PREFIX: &str = "model.";
 /// Writes the trained weights of the run at `run` to `out` with PyTorch's names; returns how
 /// many tensors it wrote. A model without a PyTorch counterpart is refused by name.
 pub fn export_pytorch(run: &Path, out: &Path) -> Result<usize> {
-    let dir = RunDir::new(run);
-    if !dir.config().is_file() {
-        bail!(
-            "{} is not a run folder: it has no config.toml",
-            run.display()
-        );
-    }
-    let model = read_config(&dir.config())?.model;
-    let rename = renamer(model)?;
-    let weights = dir.checkpoint();
-    if !weights.is_file() {
-        bail!(
-            "{} has no trained weights ({} is missing): train it with onecycle fit first",
-            run.display(),
-            weights.display()
-        );
-    }
+    let (config, weights) = trained_run(run)?;
+    let rename = renamer(config.model)?;
     let stored = Tensor::read_safetensors(&weights)
         .with_context(|| format!("reading {}", weights.display()))?;
     let mut named = Vec::new();
