@@ -64,6 +64,8 @@ fn evaluate_reproduces_the_runs_figures_and_writes_its_page() {
         "report links the page"
     );
 
+    rendered_in_chromium(&run.join("evaluation.html"));
+
     // With TTA: the blend of plain and mirrored predictions.
     let text = ok(onecycle(&["evaluate", run.to_str().unwrap(), "--tta"]));
     assert!(text.contains("(TTA) on 128 images"), "{text}");
@@ -241,4 +243,39 @@ fn export_writes_pytorch_names_and_refuses_a_model_without_a_counterpart() {
     // 19 convolutions, 19 batch norms (weight, bias, mean, variance, count) and the classifier:
     // no optimizer state.
     assert_eq!(names.len(), 19 + 19 * 5 + 2);
+}
+
+/// Where Debian's Chromium is installed (`scripts/screenshot.sh` installs it), the page renders:
+/// the heat map's blues and the pictures' many colours are on the screenshot.
+fn rendered_in_chromium(page: &std::path::Path) {
+    if !std::path::Path::new("/usr/bin/chromium").is_file() {
+        eprintln!("skipped the screenshot: no /usr/bin/chromium");
+        return;
+    }
+    let shot = page.with_extension("png");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/screenshot.sh");
+    let status = std::process::Command::new(script)
+        .args([
+            page.to_str().unwrap(),
+            shot.to_str().unwrap(),
+            "1100",
+            "1700",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let img = image::open(&shot).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (1100, 1700));
+    let blue = img
+        .pixels()
+        .filter(|p| p[2] as i32 > p[0] as i32 + 40 && p[2] > 100)
+        .count();
+    assert!(blue > 2000, "{blue} heat-map pixels");
+    let colours: std::collections::HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+    assert!(
+        colours.len() > 2000,
+        "{} colours: are the pictures shown?",
+        colours.len()
+    );
 }
