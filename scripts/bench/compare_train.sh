@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `onecycle bench train` against PyTorch 2.11 in Python on this machine, same models, batch,
-# threads and layouts, runs alternated. Prints one JSON line per run and a table of ratios.
-#   [DEVICE=cuda] [PRECISION=bf16|fp16] [LAYOUTS="nchw channels-last"] \
+# `onecycle bench train` (or, with MODE=infer, `bench infer`) against PyTorch 2.11 in Python on
+# this machine, same models, batch, threads and layouts, runs alternated. Prints one JSON line per
+# run and a table of ratios.
+#   [MODE=infer] [DEVICE=cuda] [PRECISION=bf16|fp16] [LAYOUTS="nchw channels-last"] \
 #     scripts/bench/compare_train.sh [BATCH] [SECONDS] [MODELS…]
 # ONECYCLE_BIN: a prebuilt binary (else target/release/onecycle, built first); PYTORCH: the
 # command that runs Python with torch 2.11 (else scripts/pytorch.sh, which installs it once).
@@ -23,10 +24,10 @@ out=$(mktemp)
 for model in $models; do
   for layout in $layouts; do
     flag=""; [[ $layout == channels-last ]] && flag=--channels-last
-    "$bin" bench train --model "$model" --batch "$batch" $flag --seconds "$seconds" --threads "$threads" \
+    "$bin" bench "${MODE:-train}" --model "$model" --batch "$batch" $flag --seconds "$seconds" --threads "$threads" \
       --device "$device" --precision "$precision" --json \
       | sed 's/^{/{"engine":"onecycle",/' | tee -a "$out"
-    "${pytorch[@]}" "$root/scripts/bench/train_pytorch.py" "$model" "$batch" "$layout" "$seconds" "$threads" "$device" "$precision" | tee -a "$out"
+    BENCH_MODE=${MODE:-train} "${pytorch[@]}" "$root/scripts/bench/train_pytorch.py" "$model" "$batch" "$layout" "$seconds" "$threads" "$device" "$precision" | tee -a "$out"
   done
 done
 python3 - "$out" <<'PY'

@@ -7,6 +7,9 @@ autocast, fp16 with a GradScaler). Prints one JSON object.
 Usage: scripts/pytorch.sh scripts/bench/train_pytorch.py MODEL BATCH {nchw|channels-last} [SECONDS]
        [THREADS] [DEVICE] [PRECISION]
 
+BENCH_MODE=infer times inference instead, as `onecycle bench infer` does: the model in eval mode,
+forward passes and a softmax under torch.inference_mode(), the output read back each pass.
+
 BENCH_STEPS=N times exactly N steps instead. Under torchrun (WORLD_SIZE > 1; BENCH_STEPS is then
 needed, so that every rank takes the same steps) it trains with DistributedDataParallel (Gloo on
 the CPU, NCCL on GPUs, GPU = LOCAL_RANK), BATCH is the global batch, and rank 0 prints the rate of
@@ -128,7 +131,12 @@ def main():
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     model.train()
 
+    infer = os.environ.get("BENCH_MODE") == "infer"
+
     def step():
+        if infer:
+            with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                return model(x).float().softmax(-1).cpu()
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             loss = F.cross_entropy(model(x).float(), y)
         opt.zero_grad(set_to_none=True)
@@ -153,7 +161,7 @@ def main():
     if rank != 0:
         return
     print(json.dumps({
-        "engine": "pytorch", "model": name, "batch": global_batch,
+        "engine": "pytorch", "mode": os.environ.get("BENCH_MODE", "train"), "model": name, "batch": global_batch,
         "channels_last": layout == "channels-last",
         "device": str(device), "precision": precision, "world_size": world,
         "threads": torch.get_num_threads(), "steps": steps, "seconds": elapsed,

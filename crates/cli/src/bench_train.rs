@@ -5,7 +5,7 @@ use std::rc::Rc;
 use anyhow::{bail, Result};
 use clap::Args;
 use onecycle::amp::Precision;
-use onecycle::bench::{train_throughput, TrainBench};
+use onecycle::bench::{infer_throughput, train_throughput, TrainBench};
 use onecycle::data::TensorData;
 use onecycle::device::DeviceSpec;
 use onecycle::dist::ProcessGroup;
@@ -98,6 +98,33 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
         return Ok(());
     }
     print_result(&args, &r, world)
+}
+
+/// `bench infer`: forward passes in evaluation mode without gradients, with the same flags (one
+/// process; `--steps` fixes the number of passes).
+pub fn run_infer(args: BenchTrainArgs) -> Result<()> {
+    if let Some(t) = args.threads {
+        tch::set_num_threads(t);
+    }
+    if args.dist.join()?.is_some() {
+        bail!("bench infer measures one process; run it without launch");
+    }
+    let config = bench_config(&args);
+    let mut learner = bench_learner(&args, &config, one_row_data(&args), None)?;
+    let (seconds, min_steps) = match args.steps {
+        Some(n) => (0.0, n.max(1)),
+        None => (args.seconds, 5),
+    };
+    let r = infer_throughput(
+        &mut learner,
+        args.channels_last,
+        (3, args.size, args.size),
+        args.batch,
+        args.warmup,
+        seconds,
+        min_steps,
+    )?;
+    print_result(&args, &r, 1)
 }
 
 /// Constant-LR SGD on the requested device and precision (the LR does not change the timing).

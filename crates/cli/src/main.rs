@@ -76,6 +76,9 @@ enum BenchCommand {
     Loader(bench_loader::BenchLoaderArgs),
     /// Images per second of full training steps for a model
     Train(bench_train::BenchTrainArgs),
+    /// Inference images/s (forward passes in evaluation mode, no gradients) on synthetic 32×32
+    /// batches, with bench train's flags
+    Infer(bench_train::BenchTrainArgs),
 }
 
 /// Lets every option of every verb take a negative number (`--max-lr -0.1`, `--wd -1`), so
@@ -112,6 +115,7 @@ fn main() -> std::process::ExitCode {
         Command::Compare(args) => compare_cmd::run(args),
         Command::Bench(BenchCommand::Loader(args)) => bench_loader::run(args),
         Command::Bench(BenchCommand::Train(args)) => bench_train::run(args),
+        Command::Bench(BenchCommand::Infer(args)) => bench_train::run_infer(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -129,3 +129,30 @@ fn bench_train_reports_the_device_and_precision() {
     assert_eq!(v["precision"], "bf16");
     assert!(v["images_per_sec"].as_f64().unwrap() > 0.0, "{v}");
 }
+
+#[test]
+fn bench_infer_times_forward_passes_and_reports_like_bench_train() {
+    let out = ok(onecycle(&[
+        "bench",
+        "infer",
+        "--model",
+        "small-cnn",
+        "--batch",
+        "16",
+        "--device",
+        "cpu",
+        "--channels-last",
+        "--steps",
+        "4",
+        "--warmup",
+        "1",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["steps"], 4);
+    assert_eq!(v["batch"], 16);
+    assert_eq!(v["channels_last"], true);
+    let rate = v["images_per_sec"].as_f64().unwrap();
+    let per_step = v["ms_per_step"].as_f64().unwrap();
+    assert!((rate - 16.0 * 1e3 / per_step).abs() < 1e-6 * rate, "{v}");
+}

@@ -1,6 +1,6 @@
-//! Training throughput: images per second of full optimisation steps (forward, loss, backward,
-//! SGD update) on a synthetic batch kept on the learner's device, in the learner's precision, as
-//! `onecycle bench train` reports it.
+//! Throughput: images per second of full optimisation steps (forward, loss, backward, SGD
+//! update; `onecycle bench train`) or of inference passes (`onecycle bench infer`) on a synthetic
+//! batch kept on the learner's device, in the learner's precision.
 
 use std::time::Instant;
 
@@ -65,6 +65,57 @@ pub fn train_throughput<D: Data>(
     }
     // GPU kernels run asynchronously: the time counts only once the last step has finished.
     synchronize(device);
+    let elapsed = began.elapsed().as_secs_f64();
+    Ok(TrainBench {
+        device: match device {
+            Device::Cuda(n) => format!("cuda:{n}"),
+            _ => "cpu".into(),
+        },
+        precision: learner.precision().to_string(),
+        batch,
+        channels_last,
+        threads: tch::get_num_threads(),
+        steps,
+        seconds: elapsed,
+        images_per_sec: (steps * batch) as f64 / elapsed,
+        ms_per_step: elapsed * 1e3 / steps as f64,
+    })
+}
+
+/// Runs `warmup` untimed forward passes in evaluation mode without gradients (as PyTorch's
+/// `inference_mode`) with a softmax, then passes until `seconds` have passed (at least `min_steps`), on random
+/// images of shape `(c, h, w)`; reported like [`train_throughput`] (a step is one forward pass).
+pub fn infer_throughput<D: Data>(
+    learner: &mut Learner<D>,
+    channels_last: bool,
+    shape: (i64, i64, i64),
+    batch: usize,
+    warmup: usize,
+    seconds: f64,
+    min_steps: usize,
+) -> Result<TrainBench> {
+    if batch == 0 {
+        bail!("batch must be at least 1, got 0");
+    }
+    if channels_last {
+        learner.use_channels_last();
+    }
+    let (c, h, w) = shape;
+    let device = learner.device();
+    let inputs =
+        Tensor::randn([batch as i64, c, h, w], (Kind::Float, Device::Cpu)).to_device(device);
+    // `predict` prepares the inputs (channels-last) and brings the outputs to the CPU, which
+    // waits for a GPU's pass as PyTorch's benchmark does.
+    let pass = |learner: &Learner<D>| -> Result<()> { learner.predict(&inputs).map(|_| ()) };
+    for _ in 0..warmup {
+        pass(learner)?;
+    }
+    let began = Instant::now();
+    let mut steps = 0;
+    while steps < min_steps || began.elapsed().as_secs_f64() < seconds {
+        pass(learner)?;
+        steps += 1;
+    }
     let elapsed = began.elapsed().as_secs_f64();
     Ok(TrainBench {
         device: match device {
