@@ -148,6 +148,35 @@ fn predict_labels_image_files_as_the_run_validated_them() {
         let p = top[0][1].as_f64().unwrap();
         assert!((p - t.probability).abs() < 1e-5, "{p} vs {}", t.probability);
     }
+    // A folder (searched below it) gives a CSV, one row per image in name order.
+    let folder = dir.join("folder");
+    std::fs::create_dir_all(folder.join("sub")).unwrap();
+    for (k, f) in files.iter().enumerate() {
+        let to = if k == 0 {
+            folder.join("a.png")
+        } else {
+            folder.join("sub/b.png")
+        };
+        std::fs::copy(f, to).unwrap();
+    }
+    let csv = dir.join("predictions.csv");
+    let run_s = run.to_str().unwrap();
+    let folder_s = folder.to_str().unwrap();
+    let csv_s = csv.to_str().unwrap();
+    ok(onecycle(&[
+        "predict", run_s, folder_s, "--top", "2", "--csv", csv_s,
+    ]));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows[0], "path,class,probability,class_2,probability_2");
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows[1].contains("a.png,") && rows[2].contains("b.png,"),
+        "{text}"
+    );
+    let first_class = rows[1].split(',').nth(1).unwrap();
+    assert_eq!(first_class, e.classes[picked[0].predicted]);
+
     // A larger picture is resized to 32×32; plain output names the file and its class.
     let big = dir.join("big.png");
     image::imageops::resize(

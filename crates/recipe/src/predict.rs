@@ -17,57 +17,114 @@ pub struct ImagePrediction {
     pub top: Vec<(String, f64)>,
 }
 
-/// The `top` most likely classes of each image in `images` by the run's trained model, with
-/// test-time augmentation (the mirrored image blended in by the run's `tta_beta`) when asked.
-/// Every image is decoded before any is predicted, so a bad file fails the whole call at once.
+/// Images predicted at once.
+const CHUNK: usize = 64;
+
+/// The `top` most likely classes of each image in `images` (files, or folders searched for
+/// PNG and JPEG files, in name order) by the run's trained model, with test-time augmentation
+/// (the mirrored image blended in by the run's `tta_beta`) when asked. A file that does not
+/// decode fails the whole call, before anything is returned.
 pub fn predict(
     run: &Path,
     images: &[PathBuf],
     top: usize,
     tta: bool,
 ) -> Result<Vec<ImagePrediction>> {
-    if images.is_empty() {
-        bail!("give at least one image file to predict");
-    }
     if top == 0 {
         bail!("--top must be at least 1");
     }
-    let pictures = images
-        .iter()
-        .map(|p| {
-            let img = image::open(p)
-                .with_context(|| format!("{}: not an image that can be decoded", p.display()))?;
-            Ok(img.to_rgb8())
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let files = image_files(images)?;
+    if files.is_empty() {
+        bail!("give at least one image file (or a folder with PNG or JPEG files) to predict");
+    }
     let (config, learner) = trained_learner(run, None)?;
     let classes = learner.data().classes().to_vec();
-    let valid = &learner.data().valid;
-    let inputs = pictures
-        .iter()
-        .map(|p| valid.input(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let batch = Tensor::cat(&inputs, 0);
-    let mut probs = learner.predict(&batch)?;
-    if tta {
-        let mirrored = learner.predict(&batch.flip([3]))?;
-        probs = probs * config.tta_beta + mirrored * (1.0 - config.tta_beta);
+    let k = top.min(classes.len());
+    let mut out = Vec::with_capacity(files.len());
+    for chunk in files.chunks(CHUNK) {
+        let inputs = chunk
+            .iter()
+            .map(|p| {
+                let img = image::open(p).with_context(|| {
+                    format!("{}: not an image that can be decoded", p.display())
+                })?;
+                Ok(learner.data().valid.input(&img.to_rgb8())?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let batch = Tensor::cat(&inputs, 0);
+        let mut probs = learner.predict(&batch)?;
+        if tta {
+            let mirrored = learner.predict(&batch.flip([3]))?;
+            probs = probs * config.tta_beta + mirrored * (1.0 - config.tta_beta);
+        }
+        let (values, indices) = probs.topk(k as i64, -1, true, true);
+        let values = Vec::<f64>::try_from(&values.to_kind(tch::Kind::Double).flatten(0, -1))?;
+        let indices = Vec::<i64>::try_from(&indices.flatten(0, -1))?;
+        for (i, path) in chunk.iter().enumerate() {
+            let top = (i * k..(i + 1) * k)
+                .map(|at| (classes[indices[at] as usize].clone(), values[at]))
+                .collect();
+            out.push(ImagePrediction {
+                path: path.clone(),
+                top,
+            });
+        }
     }
-    let k = top.min(classes.len()) as i64;
-    let (values, indices) = probs.topk(k, -1, true, true);
-    let values = Vec::<f64>::try_from(&values.to_kind(tch::Kind::Double).flatten(0, -1))?;
-    let indices = Vec::<i64>::try_from(&indices.flatten(0, -1))?;
-    Ok(images
-        .iter()
-        .enumerate()
-        .map(|(i, path)| ImagePrediction {
-            path: path.clone(),
-            top: (0..k as usize)
-                .map(|j| {
-                    let at = i * k as usize + j;
-                    (classes[indices[at] as usize].clone(), values[at])
-                })
-                .collect(),
-        })
-        .collect())
+    Ok(out)
+}
+
+/// `paths` with every folder replaced by the PNG and JPEG files under it, in name order.
+fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if !p.is_dir() {
+            out.push(p.clone());
+            continue;
+        }
+        let mut found = Vec::new();
+        let mut todo = vec![p.clone()];
+        while let Some(dir) = todo.pop() {
+            let entries =
+                std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
+            for entry in entries {
+                let path = entry?.path();
+                let ext = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_lowercase);
+                if path.is_dir() {
+                    todo.push(path);
+                } else if matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg")) {
+                    found.push(path);
+                }
+            }
+        }
+        found.sort();
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+/// The predictions as CSV: `path,class,probability`, then `class_2,probability_2`, … for the
+/// further classes.
+pub fn predictions_csv(predictions: &[ImagePrediction]) -> String {
+    let k = predictions.first().map_or(1, |p| p.top.len());
+    let mut out = String::from("path,class,probability");
+    for j in 2..=k {
+        out.push_str(&format!(",class_{j},probability_{j}"));
+    }
+    out.push('\n');
+    for p in predictions {
+        let path = p.path.display().to_string();
+        let quoted = match path.contains([',', '"', '\n']) {
+            true => format!("\"{}\"", path.replace('"', "\"\"")),
+            false => path,
+        };
+        out.push_str(&quoted);
+        for (class, prob) in &p.top {
+            out.push_str(&format!(",{class},{prob}"));
+        }
+        out.push('\n');
+    }
+    out
 }
