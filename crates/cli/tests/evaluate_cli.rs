@@ -177,6 +177,23 @@ fn predict_labels_image_files_as_the_run_validated_them() {
     let first_class = rows[1].split(',').nth(1).unwrap();
     assert_eq!(first_class, e.classes[picked[0].predicted]);
 
+    // A CIFAR-10 binary file: each record is predicted as FILE#index.
+    let bin = dir.join("two.bin");
+    let mut bytes = Vec::new();
+    for t in picked {
+        bytes.push(valid.label(t.index));
+        bytes.extend_from_slice(valid.image(t.index));
+    }
+    std::fs::write(&bin, bytes).unwrap();
+    let bin_s = bin.to_str().unwrap();
+    let out = ok(onecycle(&["predict", run_s, bin_s, "--json"]));
+    for (k, (line, t)) in out.lines().zip(picked).enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["path"].as_str().unwrap(), format!("{bin_s}#{k}"));
+        assert_eq!(v["top"][0][0].as_str().unwrap(), e.classes[t.predicted]);
+        assert!((v["top"][0][1].as_f64().unwrap() - t.probability).abs() < 1e-5);
+    }
+
     // A larger picture is resized to 32×32; plain output names the file and its class.
     let big = dir.join("big.png");
     image::imageops::resize(

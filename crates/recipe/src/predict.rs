@@ -20,8 +20,9 @@ pub struct ImagePrediction {
 /// Images predicted at once.
 const CHUNK: usize = 64;
 
-/// The `top` most likely classes of each image in `images` (files, or folders searched for
-/// PNG and JPEG files, in name order) by the run's trained model, with test-time augmentation
+/// The `top` most likely classes of each image in `images` (files; folders searched for PNG and
+/// JPEG files, in name order; CIFAR-10 binary files, each record named `FILE#index`) by the
+/// run's trained model, with test-time augmentation
 /// (the mirrored image blended in by the run's `tta_beta`) when asked. A file that does not
 /// decode fails the whole call, before anything is returned.
 pub fn predict(
@@ -33,7 +34,7 @@ pub fn predict(
     if top == 0 {
         bail!("--top must be at least 1");
     }
-    let files = image_files(images)?;
+    let (files, records) = image_files(images)?;
     if files.is_empty() {
         bail!("give at least one image file (or a folder with PNG or JPEG files) to predict");
     }
@@ -45,10 +46,15 @@ pub fn predict(
         let inputs = chunk
             .iter()
             .map(|p| {
-                let img = image::open(p).with_context(|| {
-                    format!("{}: not an image that can be decoded", p.display())
-                })?;
-                Ok(learner.data().valid.input(&img.to_rgb8())?)
+                let picture = match records.get(p) {
+                    Some((data, i)) => data.picture(*i),
+                    None => image::open(p)
+                        .with_context(|| {
+                            format!("{}: not an image that can be decoded", p.display())
+                        })?
+                        .to_rgb8(),
+                };
+                Ok(learner.data().valid.input(&picture)?)
             })
             .collect::<Result<Vec<_>>>()?;
         let batch = Tensor::cat(&inputs, 0);
@@ -73,10 +79,24 @@ pub fn predict(
     Ok(out)
 }
 
-/// `paths` with every folder replaced by the PNG and JPEG files under it, in name order.
-fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// The records of CIFAR-10 binary files, by the name `FILE#index` they are predicted under.
+type Records = std::collections::HashMap<PathBuf, (std::rc::Rc<vision::Dataset>, usize)>;
+
+/// `paths` with every folder replaced by the PNG and JPEG files under it (in name order) and
+/// every CIFAR-10 binary file (`.bin`) by its records.
+fn image_files(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, Records)> {
     let mut out = Vec::new();
+    let mut records = Records::new();
     for p in paths {
+        if p.extension().is_some_and(|e| e == "bin") && p.is_file() {
+            let data = std::rc::Rc::new(vision::cifar::read_file(p)?);
+            for i in 0..data.len() {
+                let name = PathBuf::from(format!("{}#{i}", p.display()));
+                records.insert(name.clone(), (data.clone(), i));
+                out.push(name);
+            }
+            continue;
+        }
         if !p.is_dir() {
             out.push(p.clone());
             continue;
@@ -102,7 +122,7 @@ fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         found.sort();
         out.extend(found);
     }
-    Ok(out)
+    Ok((out, records))
 }
 
 /// The predictions as CSV: `path,class,probability`, then `class_2,probability_2`, … for the
