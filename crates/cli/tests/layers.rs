@@ -31,7 +31,7 @@ const ONECYCLE_LAYERS: &[&[&str]] = &[
     &["amp", "optim", "data"],
     &["device", "strategy"],
     &["engine", "dist", "learner"],
-    &["history", "progress", "bench", "lr_find"],
+    &["history", "progress", "bench", "lr_find", "evaluate"],
     &["callbacks", "tune"],
 ];
 

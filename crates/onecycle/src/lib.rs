@@ -45,6 +45,7 @@ pub mod data;
 pub mod device;
 pub mod dist;
 pub mod engine;
+pub mod evaluate;
 pub mod history;
 pub mod interrupt;
 pub mod learner;

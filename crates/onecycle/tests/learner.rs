@@ -556,3 +556,62 @@ fn accumulating_four_batches_of_32_equals_one_batch_of_128() {
     // Without accumulation, batches of 32 take 4 times the steps.
     assert_eq!(without_bn(32, 1).steps_per_epoch(), 8);
 }
+
+/// Two classes of 2×2 one-channel "images": class 1 is brighter on the left.
+fn two_class_images() -> TensorData {
+    let make = |n: i64| {
+        let x = Tensor::randn([n, 1, 2, 2], (Kind::Float, Device::Cpu));
+        let y = x
+            .narrow(3, 0, 1)
+            .sum_dim_intlist(&[1i64, 2, 3][..], false, Kind::Float)
+            .gt(0.0)
+            .to_kind(Kind::Int64);
+        (x, y)
+    };
+    TensorData {
+        train: make(256),
+        valid: Some(make(64)),
+        batch_size: 32,
+        shuffle: true,
+        seed: 0,
+    }
+}
+
+#[test]
+fn evaluate_gives_validates_figures_with_a_confusion_matrix_and_top_losses() {
+    let mut l = {
+        let _lock = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+        tch::manual_seed(3);
+        let data = two_class_images();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = nn::seq().add_fn(|x| x.flatten(1, -1)).add(nn::linear(
+            vs.root() / "fc",
+            4,
+            2,
+            Default::default(),
+        ));
+        let mut l = Learner::builder(vs, net, data).build().unwrap();
+        l.add_metric(Box::new(onecycle::metrics::accuracy()));
+        l
+    };
+    l.fit(3, &one_cycle()).unwrap();
+    let (loss, metrics) = l.validate().unwrap();
+    let classes = vec!["dark".to_string(), "bright".to_string()];
+    let e = l.evaluate(classes.clone(), None, 5).unwrap();
+    assert_eq!((e.loss, e.accuracy), (loss, metrics[0].1));
+    assert!(e.accuracy > 0.8, "{}", e.accuracy);
+    assert_eq!(e.confusion.iter().flatten().sum::<usize>(), 64);
+    let right = e.confusion[0][0] + e.confusion[1][1];
+    assert_eq!(right as f64 / 64.0, e.accuracy);
+    assert_eq!(e.top_losses.len(), 5);
+    assert!(e.top_losses.windows(2).all(|w| w[0].loss >= w[1].loss));
+    // With β = 1 the mirrored images get no weight: the same predictions, loss as their NLL.
+    let tta = l.evaluate(classes, Some(1.0), 5).unwrap();
+    assert!(tta.tta && tta.confusion == e.confusion);
+    assert!(
+        (tta.loss - e.loss).abs() < 1e-5,
+        "{} vs {}",
+        tta.loss,
+        e.loss
+    );
+}

@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use onecycle::learner::Learner;
-use record::evaluation::{Evaluation, Prediction};
+use record::evaluation::Evaluation;
 use record::RunDir;
-use tch::{Kind, Tensor};
 use vision::ImageData;
 
 use crate::config::{read_config, FitConfig};
@@ -62,24 +61,9 @@ pub fn trained_learner(run: &Path, data: Option<&Path>) -> Result<(FitConfig, Le
 /// page from its report.
 pub fn evaluate(run: &Path, data: Option<&Path>, tta: bool) -> Result<(Evaluation, PathBuf)> {
     let (config, mut learner) = trained_learner(run, data)?;
-    let (plain, targets) = learner.predict_valid(|x| x.shallow_clone())?;
-    let (probs, loss, accuracy) = if tta {
-        let (flipped, _) = learner.predict_valid(|x| x.flip([3]))?;
-        let blended = plain * config.tta_beta + flipped * (1.0 - config.tta_beta);
-        let (loss, accuracy) = nll_and_accuracy(&blended, &targets);
-        (blended, loss, accuracy)
-    } else {
-        // The figures of the run itself: the learner's own validation.
-        let (loss, metrics) = learner.validate()?;
-        let accuracy = metrics
-            .iter()
-            .find(|(n, _)| n == "accuracy")
-            .map_or(f64::NAN, |m| m.1);
-        (plain, loss, accuracy)
-    };
     let classes = learner.data().classes().to_vec();
-    let predictions = predictions(&probs, &targets)?;
-    let evaluation = Evaluation::new(classes, &predictions, loss, accuracy, tta, TOP_LOSSES)?;
+    let beta = tta.then_some(config.tta_beta);
+    let evaluation = learner.evaluate(classes, beta, TOP_LOSSES)?;
     let pictures = evaluation
         .top_losses
         .iter()
@@ -90,43 +74,6 @@ pub fn evaluate(run: &Path, data: Option<&Path>, tta: bool) -> Result<(Evaluatio
     let page = report::write_evaluation_page(run, &evaluation, &pictures)?;
     report::write_run_report(run)?;
     Ok((evaluation, page))
-}
-
-/// Mean negative log-likelihood and accuracy of class probabilities.
-fn nll_and_accuracy(probs: &Tensor, targets: &Tensor) -> (f64, f64) {
-    let picked = probs.gather(1, &targets.unsqueeze(1), false).squeeze_dim(1);
-    let loss = -picked
-        .clamp_min(1e-12)
-        .log()
-        .mean(Kind::Double)
-        .double_value(&[]);
-    let hits = probs
-        .argmax(-1, false)
-        .eq_tensor(targets)
-        .to_kind(Kind::Double);
-    (loss, hits.mean(Kind::Double).double_value(&[]))
-}
-
-/// Each image's target, predicted class, its probability and the image's loss.
-pub fn predictions(probs: &Tensor, targets: &Tensor) -> Result<Vec<Prediction>> {
-    let (best, predicted) = probs.max_dim(-1, false);
-    let picked = probs.gather(1, &targets.unsqueeze(1), false).squeeze_dim(1);
-    let losses = -picked.to_kind(Kind::Double).clamp_min(1e-12).log();
-    let column = |t: &Tensor| Vec::<f64>::try_from(&t.to_kind(Kind::Double));
-    let (best, predicted, losses, targets) = (
-        column(&best)?,
-        column(&predicted)?,
-        column(&losses)?,
-        column(targets)?,
-    );
-    Ok((0..targets.len())
-        .map(|i| Prediction {
-            target: targets[i] as usize,
-            predicted: predicted[i] as usize,
-            probability: best[i],
-            loss: losses[i],
-        })
-        .collect())
 }
 
 /// Validation image `index` as PNG bytes.
