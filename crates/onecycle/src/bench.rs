@@ -42,49 +42,26 @@ pub fn train_throughput<D: Data>(
     seconds: f64,
     min_steps: usize,
 ) -> Result<TrainBench> {
-    if batch == 0 {
-        bail!("batch must be at least 1, got 0");
-    }
-    if channels_last {
-        learner.use_channels_last();
-    }
-    let (c, h, w) = shape;
-    let b = batch as i64;
+    let inputs = random_inputs(learner, channels_last, shape, batch)?;
     let device = learner.device();
-    let inputs = Tensor::randn([b, c, h, w], (Kind::Float, Device::Cpu)).to_device(device);
-    let targets = Tensor::randint(classes, [b], (Kind::Int64, Device::Cpu)).to_device(device);
-    for _ in 0..warmup {
-        learner.train_step(inputs.shallow_clone(), &targets, 0.01, 0.9)?;
-    }
-    synchronize(device);
-    let began = Instant::now();
-    let mut steps = 0;
-    while steps < min_steps || began.elapsed().as_secs_f64() < seconds {
-        learner.train_step(inputs.shallow_clone(), &targets, 0.01, 0.9)?;
-        steps += 1;
-    }
-    // GPU kernels run asynchronously: the time counts only once the last step has finished.
-    synchronize(device);
-    let elapsed = began.elapsed().as_secs_f64();
-    Ok(TrainBench {
-        device: match device {
-            Device::Cuda(n) => format!("cuda:{n}"),
-            _ => "cpu".into(),
-        },
-        precision: learner.precision().to_string(),
-        batch,
-        channels_last,
-        threads: tch::get_num_threads(),
-        steps,
-        seconds: elapsed,
-        images_per_sec: (steps * batch) as f64 / elapsed,
-        ms_per_step: elapsed * 1e3 / steps as f64,
-    })
+    let targets =
+        Tensor::randint(classes, [batch as i64], (Kind::Int64, Device::Cpu)).to_device(device);
+    let step = |l: &mut Learner<D>| {
+        l.train_step(inputs.shallow_clone(), &targets, 0.01, 0.9)
+            .map(|_| ())
+    };
+    let timing = Timing {
+        warmup,
+        seconds,
+        min_steps,
+    };
+    timed(learner, batch, channels_last, &timing, step)
 }
 
 /// Runs `warmup` untimed forward passes in evaluation mode without gradients (as PyTorch's
-/// `inference_mode`) with a softmax, then passes until `seconds` have passed (at least `min_steps`), on random
-/// images of shape `(c, h, w)`; reported like [`train_throughput`] (a step is one forward pass).
+/// `inference_mode`) with a softmax, then passes until `seconds` have passed (at least
+/// `min_steps`), on random images of shape `(c, h, w)`; reported like [`train_throughput`] (a
+/// step is one forward pass).
 pub fn infer_throughput<D: Data>(
     learner: &mut Learner<D>,
     channels_last: bool,
@@ -94,28 +71,64 @@ pub fn infer_throughput<D: Data>(
     seconds: f64,
     min_steps: usize,
 ) -> Result<TrainBench> {
+    let inputs = random_inputs(learner, channels_last, shape, batch)?;
+    // `predict` prepares the inputs (channels-last) and brings the outputs to the CPU, which
+    // waits for a GPU's pass as PyTorch's benchmark does.
+    let pass = |l: &mut Learner<D>| l.predict(&inputs).map(|_| ());
+    let timing = Timing {
+        warmup,
+        seconds,
+        min_steps,
+    };
+    timed(learner, batch, channels_last, &timing, pass)
+}
+
+/// How long a benchmark runs: untimed steps, then at least `seconds` and `min_steps`.
+struct Timing {
+    warmup: usize,
+    seconds: f64,
+    min_steps: usize,
+}
+
+/// `batch` random images of `shape` on the learner's device, after converting the learner to
+/// channels-last when asked.
+fn random_inputs<D: Data>(
+    learner: &mut Learner<D>,
+    channels_last: bool,
+    (c, h, w): (i64, i64, i64),
+    batch: usize,
+) -> Result<Tensor> {
     if batch == 0 {
         bail!("batch must be at least 1, got 0");
     }
     if channels_last {
         learner.use_channels_last();
     }
-    let (c, h, w) = shape;
+    let inputs = Tensor::randn([batch as i64, c, h, w], (Kind::Float, Device::Cpu));
+    Ok(inputs.to_device(learner.device()))
+}
+
+/// Times `step` as `timing` says and reports it.
+fn timed<D: Data>(
+    learner: &mut Learner<D>,
+    batch: usize,
+    channels_last: bool,
+    timing: &Timing,
+    mut step: impl FnMut(&mut Learner<D>) -> Result<()>,
+) -> Result<TrainBench> {
     let device = learner.device();
-    let inputs =
-        Tensor::randn([batch as i64, c, h, w], (Kind::Float, Device::Cpu)).to_device(device);
-    // `predict` prepares the inputs (channels-last) and brings the outputs to the CPU, which
-    // waits for a GPU's pass as PyTorch's benchmark does.
-    let pass = |learner: &Learner<D>| -> Result<()> { learner.predict(&inputs).map(|_| ()) };
-    for _ in 0..warmup {
-        pass(learner)?;
+    for _ in 0..timing.warmup {
+        step(learner)?;
     }
+    synchronize(device);
     let began = Instant::now();
     let mut steps = 0;
-    while steps < min_steps || began.elapsed().as_secs_f64() < seconds {
-        pass(learner)?;
+    while steps < timing.min_steps || began.elapsed().as_secs_f64() < timing.seconds {
+        step(learner)?;
         steps += 1;
     }
+    // GPU kernels run asynchronously: the time counts only once the last step has finished.
+    synchronize(device);
     let elapsed = began.elapsed().as_secs_f64();
     Ok(TrainBench {
         device: match device {
