@@ -16,8 +16,8 @@ use crate::learner::{Callback, Ctx, Flow, Learner, Plan, StepInfo};
 use crate::lr_find::{LrFind, LrFindOptions};
 use crate::memory;
 pub use record::tune::{
-    close_call, compare, decide_batch, decide_lr, decide_momentum, decide_wd, next_batch,
-    BatchProbe, Candidate, LrDecision, MomentumDecision, TestCost, WdDecision,
+    close_call, compare, decide_lr, decide_momentum, decide_wd, Candidate, LrDecision,
+    MomentumDecision, TestCost, WdDecision,
 };
 
 /// What to try: the grids, each range test's sweep, and the short runs for close calls.
