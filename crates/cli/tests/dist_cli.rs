@@ -117,31 +117,6 @@ fn a_global_batch_smaller_than_the_processes_is_refused_saying_so() {
         "{err}"
     );
     assert!(!run.join("config.toml").exists());
-    // Gradient accumulation is one process's for now, and says so.
-    let err = fails(onecycle(&[
-        "launch",
-        "--nproc",
-        "2",
-        "--",
-        "fit",
-        "--model",
-        "small-cnn",
-        "--batch",
-        "32",
-        "--accumulate",
-        "2",
-        "--limit-train",
-        "256",
-        "--epochs",
-        "2",
-        "--quiet",
-        "--run-dir",
-        dir.join("acc").to_str().unwrap(),
-    ]));
-    assert!(
-        err.contains("gradient accumulation with several processes is not supported yet"),
-        "{err}"
-    );
 }
 
 #[test]
@@ -266,6 +241,25 @@ fn with_sync_bn_two_ranks_record_the_losses_of_one_process() {
     );
     let config = std::fs::read_to_string(dir.join("synced/config.toml")).unwrap();
     assert!(config.contains("sync_bn = true"), "{config}");
+    // Accumulating 2 batches of 64 a step: the ranks sum their batches' gradients locally and
+    // all-reduce once a step, which trains as one process accumulating does.
+    let acc = ["--accumulate", "2"];
+    let single = fit(&["fit"], "single-acc", &acc);
+    let mut extra = acc.to_vec();
+    extra.push("--sync-bn");
+    let synced = fit(
+        &["launch", "--nproc", "2", "--", "fit"],
+        "synced-acc",
+        &extra,
+    );
+    assert_eq!(single.len(), 4);
+    assert_eq!(synced.len(), 4);
+    for (step, (a, b)) in single.iter().zip(&synced).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-4 * a.abs(),
+            "accumulated step {step}: {a} vs {b}"
+        );
+    }
 }
 
 #[test]

@@ -502,6 +502,9 @@ pub struct Ddp {
     group: Rc<ProcessGroup>,
     reducer: Reducer,
     buffers: Vec<Tensor>,
+    /// This rank's share of the global batch when the step's gradients come summed from
+    /// accumulated batches instead of through the reducer's hooks.
+    accumulated: Option<f64>,
 }
 
 impl Ddp {
@@ -526,17 +529,17 @@ impl Ddp {
             group,
             reducer,
             buffers,
+            accumulated: None,
         })
     }
 
     pub fn group(&self) -> &Rc<ProcessGroup> {
         &self.group
     }
-}
 
-impl Strategy for Ddp {
-    fn reduce_loss(&mut self, loss: f64, items: usize) -> Result<(f64, usize)> {
-        // A stop asked for on any rank rides along, so that all stop after the same step.
+    /// The global batch's mean loss and size, and this rank's share of it; a stop asked for on
+    /// any rank rides along, so that all stop after the same step.
+    fn reduce_loss_and_stop(&mut self, loss: f64, items: usize) -> Result<(f64, (f64, usize))> {
         let stop = f64::from(u8::from(interrupt::requested()));
         let t = Tensor::from_slice(&[loss * items as f64, items as f64, stop]);
         self.group
@@ -548,8 +551,24 @@ impl Strategy for Ddp {
         if sums[2] > 0.0 {
             interrupt::request();
         }
-        self.reducer.prepare(items as f64 / sums[1])?;
-        Ok((sums[0] / sums[1], sums[1] as usize))
+        Ok((
+            items as f64 / sums[1],
+            (sums[0] / sums[1], sums[1] as usize),
+        ))
+    }
+}
+
+impl Strategy for Ddp {
+    fn reduce_loss(&mut self, loss: f64, items: usize) -> Result<(f64, usize)> {
+        let (share, reduced) = self.reduce_loss_and_stop(loss, items)?;
+        self.reducer.prepare(share)?;
+        Ok(reduced)
+    }
+
+    fn reduce_accumulated_loss(&mut self, loss: f64, items: usize) -> Result<(f64, usize)> {
+        let (share, reduced) = self.reduce_loss_and_stop(loss, items)?;
+        self.accumulated = Some(share);
+        Ok(reduced)
     }
 
     fn sync_grads(&mut self, params: &[Tensor], grads: &mut [Tensor]) -> Result<()> {
@@ -559,7 +578,10 @@ impl Strategy for Ddp {
                 *g = p.zeros_like();
             }
         }
-        self.reducer.finish(params, grads)?;
+        match self.accumulated.take() {
+            Some(share) => self.group.all_reduce_scaled(grads, share)?,
+            None => self.reducer.finish(params, grads)?,
+        }
         if !self.buffers.is_empty() {
             self.group.broadcast(&self.buffers, 0)?;
         }

@@ -12,6 +12,11 @@ pub trait Strategy {
     /// The step's loss and batch size as all processes together have them (the global batch's
     /// mean loss and size), given this process's.
     fn reduce_loss(&mut self, loss: f64, items: usize) -> Result<(f64, usize)>;
+    /// As [`Strategy::reduce_loss`], for a step whose backward passes have already run
+    /// (gradient accumulation): its gradients reach [`Strategy::sync_grads`] summed.
+    fn reduce_accumulated_loss(&mut self, loss: f64, items: usize) -> Result<(f64, usize)> {
+        self.reduce_loss(loss, items)
+    }
     /// After backward, before the update: makes `grads` (of the trained `params`, undefined
     /// where autograd gave none) the gradients of the global batch, in place.
     fn sync_grads(&mut self, params: &[Tensor], grads: &mut [Tensor]) -> Result<()>;

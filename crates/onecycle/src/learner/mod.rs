@@ -91,9 +91,6 @@ impl Core {
     fn forward(&mut self, micro: Vec<Batch>) -> Result<(f64, usize, Pending)> {
         let rows = |b: &Batch| b.targets.size().first().copied().unwrap_or(0) as usize;
         let items: usize = micro.iter().map(rows).sum();
-        if micro.len() > 1 && self.strategy.valid_shard().is_some() {
-            bail!("gradient accumulation with several processes is not supported yet");
-        }
         if let [_] = micro.as_slice() {
             let batch = micro.into_iter().next().expect("one batch");
             let (out, targets) = self.outputs(batch, true)?;
@@ -109,7 +106,7 @@ impl Core {
             loss_sum += loss.double_value(&[]);
             self.update.backward(&loss, &mut grads)?;
         }
-        let (value, items) = self.strategy.reduce_loss(loss_sum, items)?;
+        let (value, items) = self.strategy.reduce_accumulated_loss(loss_sum, items)?;
         Ok((value, items, Pending::Grads(grads)))
     }
 
