@@ -28,15 +28,18 @@ fn suggest_prints_every_rule_and_json_with_the_known_answers() {
     let lr = |k: usize| 10f64.powf(k as f64 / 10.0 - 5.0);
     // Skips 4 and 5: points 4..35. Minimum at 25 → lr/10 (lowest: that lr itself); valley:
     // decreasing run 4..=25, start 3, span 22, s = 7.33, pick 3 + 7 + 3 = 13; steep/min_grad: first of the equal slopes;
-    // slide: gradients 15 points apart differ until the pair (24, 9), so the last l tried, 10.
+    // slide: gradients 15 points apart differ until the pair (24, 9), so the last l tried, 10;
+    // plateau: losses within 0.1 × the descent (3.1 → 1.0) of the lowest are 23..=27, whose
+    // geometric middle is 25.
     let expected = format!(
         "{{\"valley\":{:?},\"steep\":{:?},\"minimum\":{:?},\"slide\":{:?},\"min_grad\":{:?},\
-         \"lowest\":{:?}}}",
+         \"lowest\":{:?},\"plateau\":{:?}}}",
         lr(13),
         lr(4),
         lr(25) / 10.0,
         lr(10),
         lr(4),
+        lr(25),
         lr(25)
     );
     assert_eq!(json.trim(), expected);
@@ -48,7 +51,7 @@ fn suggest_prints_every_rule_and_json_with_the_known_answers() {
         "0",
     ]));
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 6);
+    assert_eq!(lines.len(), 7);
     assert!(lines[2].starts_with("minimum  3.162e-4"), "{text}");
     // A smooth_loss column is preferred over loss.
     let csv = v_curve_csv(&dir, "smooth_loss");

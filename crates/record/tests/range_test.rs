@@ -39,7 +39,7 @@ fn suggestions_read_the_smoothed_curve_with_fastai_s_skips() {
     assert_eq!(r.curve().unwrap(), c);
     assert_eq!(r.suggest(Rule::Minimum).unwrap().mark.0, r.rows[25].lr);
     let all = r.suggestions();
-    assert_eq!(all.len(), 6);
+    assert_eq!(all.len(), Rule::ALL.len());
     assert!(all.iter().all(|(_, s)| s.is_ok()));
     // Too short for the skips: every rule reports why.
     let short = record(0.0, &smooth[..6]);

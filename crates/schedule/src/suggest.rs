@@ -23,17 +23,25 @@ pub enum Rule {
     /// The LR at the lowest loss itself: Smith's peak for a 1cycle from scratch, the largest LR
     /// at which the loss still falls (`tune`'s rule).
     Lowest,
+    /// The geometric middle of the plateau around the lowest loss: the stretch where the loss
+    /// stays within [`PLATEAU_TOLERANCE`] of the descent above its lowest (`tune`'s rule).
+    Plateau,
 }
+
+/// How far above its lowest the loss may sit and still be on the plateau, as a share of the
+/// descent (from the highest loss before the lowest down to it).
+pub const PLATEAU_TOLERANCE: f64 = 0.1;
 
 impl Rule {
     /// Every rule, in the order they are printed.
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 7] = [
         Rule::Valley,
         Rule::Steep,
         Rule::Minimum,
         Rule::Slide,
         Rule::MinGrad,
         Rule::Lowest,
+        Rule::Plateau,
     ];
 
     /// fastai's name for the rule (`min_grad` for v1's).
@@ -45,6 +53,7 @@ impl Rule {
             Rule::Slide => "slide",
             Rule::MinGrad => "min_grad",
             Rule::Lowest => "lowest",
+            Rule::Plateau => "plateau",
         }
     }
 
@@ -57,6 +66,10 @@ impl Rule {
             Rule::Slide => "the interval slide rule on the loss gradient",
             Rule::MinGrad => "where the loss falls fastest per step (fastai v1)",
             Rule::Lowest => "the lr at the lowest loss, the largest at which it still falls",
+            Rule::Plateau => {
+                "the middle (in log lr) of the plateau where the loss stays near its lowest, \
+                 between the end of the descent and divergence"
+            }
         }
     }
 }
@@ -79,6 +92,7 @@ impl FromStr for Rule {
             "slide" => Ok(Rule::Slide),
             "min_grad" => Ok(Rule::MinGrad),
             "lowest" => Ok(Rule::Lowest),
+            "plateau" => Ok(Rule::Plateau),
             _ => Err(SuggestError::UnknownRule(s.to_string())),
         }
     }
@@ -232,6 +246,7 @@ impl Curve {
             Rule::Slide => self.slide(SLIDE_LR_DIFF, SLIDE_THRESH, 1.0),
             Rule::MinGrad => Ok(self.min_grad()),
             Rule::Lowest => Ok(self.lowest()),
+            Rule::Plateau => Ok(self.plateau()),
         }
     }
 
@@ -280,6 +295,28 @@ impl Curve {
     pub fn lowest(&self) -> Suggestion {
         let i = argmin(self.losses.iter().copied());
         self.at(Rule::Lowest, i, self.lrs[i])
+    }
+
+    /// The geometric middle of the plateau: from the lowest loss, the stretch on either side
+    /// whose losses stay within [`PLATEAU_TOLERANCE`] × the descent (the highest loss before
+    /// the lowest, minus the lowest) above it. A long test shows a wide flat stretch between
+    /// the end of the descent and divergence, whose middle a full 1cycle tolerates; a short
+    /// one bottoms out sharply, and this is about [`Curve::lowest`].
+    pub fn plateau(&self) -> Suggestion {
+        let l = &self.losses;
+        let low = argmin(l.iter().copied());
+        let top = l[..=low].iter().copied().fold(l[low], f64::max);
+        let ceiling = l[low] + PLATEAU_TOLERANCE * (top - l[low]);
+        let on = |i: &usize| l[*i] <= ceiling;
+        let first = (0..low).rev().take_while(on).last().unwrap_or(low);
+        let last = (low + 1..l.len()).take_while(on).last().unwrap_or(low);
+        let lr = (self.lrs[first] * self.lrs[last]).sqrt();
+        let logs: Vec<f64> = self.lrs.iter().map(|x| x.log10()).collect();
+        Suggestion {
+            rule: Rule::Plateau,
+            lr,
+            mark: (lr, interp(lr.log10(), &logs, l)),
+        }
     }
 
     /// fastai v1's `min_grad`: the lowest `numpy.gradient` of the losses (per point, not per LR).

@@ -70,6 +70,31 @@ fn minimum_is_a_tenth_of_the_lr_at_the_first_lowest_loss() {
 }
 
 #[test]
+fn plateau_takes_the_middle_in_log_lr_of_the_flat_stretch_around_the_lowest_loss() {
+    // Descent 3.0 → 2.0 (depth 1): the plateau is every neighbour of the lowest point within
+    // 0.1 of it, indices 3..=7 (2.05 at 2 and 2.3 at 8 are out), LRs 1e-4 and 1: middle 1e-2.
+    let lrs = [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0];
+    let losses = [3.0, 2.6, 2.15, 2.08, 2.02, 2.0, 2.01, 2.09, 2.3];
+    let c = Curve::new(&lrs, &losses, 0, 0).unwrap();
+    let s = c.suggest(Rule::Plateau).unwrap();
+    assert!((s.lr - 1e-2).abs() < 1e-12, "{}", s.lr);
+    assert_eq!(s.mark, (s.lr, 2.0));
+    // A sharp valley has no plateau: its middle is the lowest point itself.
+    let sharp = Curve::new(&lrs, &[3.0, 2.8, 2.5, 2.2, 2.0, 2.5, 3.0, 4.0, 6.0], 0, 0).unwrap();
+    assert_eq!(sharp.plateau().lr, sharp.lowest().lr);
+    // A curve that never rises again: the plateau runs to the end of the sweep.
+    let open = Curve::new(
+        &lrs,
+        &[3.0, 2.0, 1.5, 1.15, 1.05, 1.0, 1.02, 1.01, 1.03],
+        0,
+        0,
+    )
+    .unwrap();
+    let s = open.plateau();
+    assert!((s.lr - (1e-4f64 * 10.0).sqrt()).abs() < 1e-12, "{}", s.lr);
+}
+
+#[test]
 fn min_grad_uses_numpy_s_gradient_per_point() {
     // numpy.gradient: −0.1, −0.5, −0.55, −0.15, 1.1, 2.3 → index 2 (steep, per log LR, says 1).
     let losses = [5.0, 4.9, 4.0, 3.8, 3.7, 6.0];
@@ -236,8 +261,9 @@ fn rules_parse_from_their_names() {
     let names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
     assert_eq!(
         names,
-        ["valley", "steep", "minimum", "slide", "min_grad", "lowest"]
+        ["valley", "steep", "minimum", "slide", "min_grad", "lowest", "plateau"]
     );
+    assert_eq!("plateau".parse::<Rule>().unwrap(), Rule::Plateau);
 }
 
 /// fastai's `valley` word for word (the O(n²) double loop): the index it picks.
