@@ -11,7 +11,8 @@ use crate::range_test::LrFind;
 use crate::summary::nan_if_null;
 
 /// Two range tests whose losses at the comparison LR differ by less than this fraction are too
-/// close to call: short 1cycle runs decide between them.
+/// close to call: short 1cycle runs decide between weight decays (and the config's stays when
+/// those are as close); the config's momentum stays.
 pub const CLOSE: f64 = 0.01;
 
 /// The cyclical momentum spans this much below the best constant momentum (Smith: 0.95 → 0.85).
@@ -122,7 +123,8 @@ pub fn decide_lr(test: &LrFind, rule: Rule, div: f64, fallback: f64) -> LrDecisi
 }
 
 /// The weight decay: the lowest range test at the comparison LR, unless the best two are within
-/// [`CLOSE`], when `confirm` (the validation losses of short 1cycle runs at each) decides.
+/// [`CLOSE`], when `confirm` (the validation losses of short 1cycle runs at each) decides; when
+/// those are within [`CLOSE`] too, the config's weight decay stays.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WdDecision {
     pub wd: f64,
@@ -137,11 +139,23 @@ pub struct WdDecision {
 
 /// The two best weight decays when their range tests are too close to call.
 pub fn close_call(c: &Comparison, runs: &[LrFind]) -> Option<(f64, f64)> {
-    let mut order: Vec<usize> = (0..runs.len()).collect();
-    order.sort_by(|&a, &b| c.losses[a].total_cmp(&c.losses[b]));
+    too_close(&wd_candidates(c, runs)).map(|(a, b)| (a.value, b.value))
+}
+
+/// Each weight decay's loss at the comparison LR.
+fn wd_candidates(c: &Comparison, runs: &[LrFind]) -> Vec<Candidate> {
+    runs.iter()
+        .zip(&c.losses)
+        .map(|(r, &loss)| Candidate { value: r.wd, loss })
+        .collect()
+}
+
+/// The best two candidates when their losses differ by less than [`CLOSE`] of the better.
+fn too_close(candidates: &[Candidate]) -> Option<(Candidate, Candidate)> {
+    let mut order = candidates.to_vec();
+    order.sort_by(|a, b| a.loss.total_cmp(&b.loss));
     let (a, b) = (*order.first()?, *order.get(1)?);
-    let gap = (c.losses[b] - c.losses[a]) / c.losses[a].abs().max(1e-12);
-    (gap < CLOSE).then(|| (runs[a].wd, runs[b].wd))
+    ((b.loss - a.loss) / a.loss.abs().max(1e-12) < CLOSE).then_some((a, b))
 }
 
 /// Decides the weight decay from the range tests at each and, for a close call, the short runs;
@@ -161,13 +175,18 @@ pub fn decide_wd(runs: &[LrFind], confirmed: Vec<Candidate>, fallback: f64) -> W
             }
         }
     };
-    let candidates: Vec<Candidate> = runs
-        .iter()
-        .zip(&c.losses)
-        .map(|(r, &loss)| Candidate { value: r.wd, loss })
-        .collect();
+    let candidates = wd_candidates(&c, runs);
     let best = candidates[c.index];
     let (wd, why) = match confirmed.iter().min_by(|a, b| a.loss.total_cmp(&b.loss)) {
+        Some(_) if too_close(&confirmed).is_some() => (
+            fallback,
+            format!(
+                "the range tests were within {:.0} % at lr {:.3e}, and so were the short 1cycle \
+                 runs' validation losses: too close to call, so the config's wd {fallback} is kept",
+                CLOSE * 100.0,
+                c.lr,
+            ),
+        ),
         Some(short) => (
             short.value,
             format!(
@@ -210,7 +229,7 @@ pub struct MomentumDecision {
 }
 
 /// Decides the momentum bounds from range tests at constant momentum (`options.momentum`); when
-/// they cannot be compared, keeps `fallback` and says why.
+/// they cannot be compared, or the best two are within [`CLOSE`], keeps `fallback` and says why.
 pub fn decide_momentum(runs: &[LrFind], fallback: (f64, f64)) -> MomentumDecision {
     let compared = compare(runs).and_then(|c| {
         let values: Option<Vec<f64>> = runs.iter().map(|r| r.options.momentum).collect();
@@ -237,6 +256,25 @@ pub fn decide_momentum(runs: &[LrFind], fallback: (f64, f64)) -> MomentumDecisio
         .map(|(&value, &loss)| Candidate { value, loss })
         .collect();
     let best = candidates[c.index];
+    if let Some((a, b)) = too_close(&candidates) {
+        return MomentumDecision {
+            moms: fallback,
+            comparison_lr: c.lr,
+            why: format!(
+                "momentum {} and {} are within {:.0} % at lr {:.3e} (smoothed losses {:.4} and \
+                 {:.4}): too close to call, so momentum {} → {} is kept",
+                a.value,
+                b.value,
+                CLOSE * 100.0,
+                c.lr,
+                a.loss,
+                b.loss,
+                fallback.0,
+                fallback.1
+            ),
+            candidates,
+        };
+    }
     let low = (best.value - MOMENTUM_SPAN).max(0.0);
     MomentumDecision {
         moms: (best.value, low),

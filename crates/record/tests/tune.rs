@@ -102,6 +102,20 @@ fn curves_within_one_percent_are_a_close_call_that_short_runs_settle() {
     assert_eq!(d.wd, 1e-4);
     assert_eq!(d.confirmed, short);
     assert!(d.why.contains("short 1cycle runs"), "{}", d.why);
+    // Short runs as close as the tests cannot call it either: the config's weight decay stays.
+    let tied = vec![
+        Candidate {
+            value: 1e-3,
+            loss: 2.3007,
+        },
+        Candidate {
+            value: 1e-4,
+            loss: 2.3006,
+        },
+    ];
+    let d = decide_wd(&runs, tied, 5e-4);
+    assert_eq!(d.wd, 5e-4);
+    assert!(d.why.contains("too close to call"), "{}", d.why);
 }
 
 #[test]
@@ -154,6 +168,19 @@ fn the_best_constant_momentum_is_the_high_bound_and_the_low_is_a_tenth_below() {
     let d = decide_momentum(&unset, (0.9, 0.8));
     assert_eq!(d.moms, (0.9, 0.8));
     assert!(d.why.contains("could not be compared"), "{}", d.why);
+}
+
+#[test]
+fn momentums_within_one_percent_keep_the_configs_cycle() {
+    // 0.99 is lowest, but 0.97 is within 0.5 % of it: the tests cannot tell them apart.
+    let runs: Vec<LrFind> = [(0.99, 1.000), (0.97, 1.005), (0.9, 1.2)]
+        .iter()
+        .map(|&(m, floor)| test(1e-4, Some(m), true, v(floor, 40)))
+        .collect();
+    let d = decide_momentum(&runs, (0.95, 0.85));
+    assert_eq!(d.moms, (0.95, 0.85));
+    assert_eq!(d.candidates.len(), 3);
+    assert!(d.why.contains("too close to call"), "{}", d.why);
 }
 
 fn probe(batch: usize, images_per_sec: f64, step_bytes: Option<f64>) -> BatchProbe {
