@@ -1,6 +1,7 @@
-//! The Learner's part of Smith's disciplined approach (`onecycle tune`): range tests at several
-//! weight decays and at several constant momentums, all from the same weights and data order,
-//! and short 1cycle runs that settle weight decays too close to call. Works for any [`Data`];
+//! The Learner's part of Smith's disciplined approach (`onecycle tune`): a long range test for
+//! the peak LR, range tests at several weight decays and at several constant momentums, all from
+//! the same weights and data order, and short 1cycle runs that settle weight decays too close to
+//! call. Works for any [`Data`];
 //! the rules that read the tests are `record::tune`'s. [`Learner::probe_steps`] measures the
 //! speed and memory of a batch size for the batch-size search.
 
@@ -29,7 +30,10 @@ pub struct TuneOptions {
     pub moms: Vec<f64>,
     /// Every range test's sweep (its `wd` and `momentum` are set per test).
     pub sweep: LrFindOptions,
-    /// The suggestion rule that picks the peak LR (Smith's: the LR at the lowest loss).
+    /// Iterations of the LR test (the others take `sweep.num_it`): the peak a 1cycle tolerates
+    /// grows with the training a test has done, so this one is the longest.
+    pub lr_iterations: usize,
+    /// The suggestion rule that picks the peak LR from the LR test.
     pub rule: Rule,
     /// Start LR = peak / `div`.
     pub div: f64,
@@ -47,7 +51,8 @@ impl Default for TuneOptions {
             wds: vec![1e-3, 1e-4, 1e-5, 0.0],
             moms: vec![0.99, 0.97, 0.95, 0.9],
             sweep: LrFindOptions::default(),
-            rule: Rule::Lowest,
+            lr_iterations: LrFindOptions::default().num_it,
+            rule: Rule::Plateau,
             div: 25.0,
             confirm_steps: 0,
             fallback_lr: 0.1,
@@ -60,6 +65,8 @@ impl Default for TuneOptions {
 /// The tests run and the decisions read from them.
 #[derive(Debug, Clone)]
 pub struct Tuning {
+    /// The LR test, at the fallback weight decay.
+    pub lr_test: LrFind,
     /// One range test per weight decay, in `wds` order.
     pub wd_tests: Vec<LrFind>,
     /// One range test per momentum (at the chosen weight decay), in `moms` order.
@@ -74,24 +81,28 @@ pub struct Tuning {
 impl Tuning {
     /// Optimizer steps all tests took.
     pub fn steps(&self) -> usize {
-        let tests = self.wd_tests.iter().chain(&self.momentum_tests);
+        let tests = std::iter::once(&self.lr_test)
+            .chain(&self.wd_tests)
+            .chain(&self.momentum_tests);
         tests.map(|t| t.rows.len()).sum::<usize>()
             + self.short_runs.iter().map(|r| r.steps).sum::<usize>()
     }
 }
 
 impl<D: Data> Learner<D> {
-    /// Runs the tests of `options` and decides weight decay, peak LR and momentum; the model,
-    /// optimizer state and statistics are as before afterwards.
+    /// Runs the tests of `options` and decides the peak LR (Smith's order: first, at the
+    /// fallback weight decay), weight decay and momentum; the model, optimizer state and
+    /// statistics are as before afterwards.
     pub fn tune(&mut self, options: &TuneOptions) -> Result<Tuning> {
+        let lr_test = self.lr_find(&LrFindOptions {
+            wd: Some(options.fallback_wd),
+            num_it: options.lr_iterations,
+            ..options.sweep.clone()
+        })?;
+        let lr = decide_lr(&lr_test, options.rule, options.div, options.fallback_lr);
         let wd_tests = self.lr_find_wds(&options.wds, &options.sweep)?;
         let (confirmed, short_runs) = self.settle_close_call(&wd_tests, options)?;
         let wd = decide_wd(&wd_tests, confirmed, options.fallback_wd);
-        let chosen = wd_tests
-            .iter()
-            .find(|t| t.wd == wd.wd)
-            .unwrap_or(&wd_tests[0]);
-        let lr = decide_lr(chosen, options.rule, options.div, options.fallback_lr);
         let momentum_tests = options
             .moms
             .iter()
@@ -105,6 +116,7 @@ impl<D: Data> Learner<D> {
             .collect::<Result<Vec<_>>>()?;
         let momentum = decide_momentum(&momentum_tests, options.fallback_moms);
         Ok(Tuning {
+            lr_test,
             wd_tests,
             momentum_tests,
             lr,
@@ -115,7 +127,9 @@ impl<D: Data> Learner<D> {
     }
 
     /// When the best two weight decays are too close to call, a short 1cycle run at each from
-    /// the same weights: their validation losses, and what they cost.
+    /// the same weights: their validation losses, and what they cost. The runs are as short as
+    /// the tests, so their peak is the one the best test reads, not the long LR test's (6 steps
+    /// to the `cpu` preset's 0.33 diverge).
     fn settle_close_call(
         &mut self,
         tests: &[LrFind],

@@ -42,6 +42,7 @@ fn options(num_it: usize, end_lr: f64) -> TuneOptions {
             num_it,
             ..LrFindOptions::default()
         },
+        lr_iterations: 2 * num_it,
         ..TuneOptions::default()
     }
 }

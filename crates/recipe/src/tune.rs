@@ -13,6 +13,7 @@ use onecycle::dist::ProcessGroup;
 use onecycle::learner::Learner;
 use onecycle::lr_find::{LrFind, LrFindOptions};
 use onecycle::tune::{StepProbe, TuneOptions, Tuning};
+use record::run_dir::LR_FIND;
 use record::tune::{
     decide_batch, next_batch, BatchDecision, BatchLimits, BatchProbe, TestCost, TuneRecord,
     MIN_STEPS_PER_EPOCH,
@@ -20,16 +21,38 @@ use record::tune::{
 use record::{momentum_stem, wd_stem, RunDir};
 use report::lr_find::save_run;
 use report::plot::{self, CompareChart};
-use schedule::{MomsSetting, OneCycleParams, Policy, Rule};
+use schedule::{ClrBetaParams, MomsSetting, OneCycleParams, Policy, Rule};
 use tch::{Device, Tensor};
 use vision::ImageData;
 
 use crate::config::{FitConfig, DEFAULT_MAX_LR};
 use crate::learner::learner;
 
-/// The fewest iterations a range test of `tune` may have: fewer leave too few points on the
-/// curve once fastai's skips (a tenth at the start, 5 at the end) are taken.
-pub const MIN_ITERATIONS: usize = 20;
+/// The fewest iterations a weight-decay or momentum test of `tune` may have: fewer leave too
+/// few points on the curve once fastai's skips (a tenth at the start, 5 at the end) are taken.
+pub const MIN_ITERATIONS: usize = 12;
+
+/// The fewest iterations of the LR test.
+pub const MIN_LR_ITERATIONS: usize = 20;
+
+/// The LR test's length as a share of the planned training. The peak a 1cycle tolerates shows
+/// only on a test that has trained long enough, and a test a tenth as long as the training reads
+/// it: on the `cpu` preset's data (2,355 steps) a 235-step test is flat from 0.02 to 6 (plateau
+/// middle 0.34; the hand-picked peak is 0.4) where a 26-step one bottoms out at 0.017; on 5,000
+/// images for 160 steps a 20-step test gives 0.027 (the best peaks were 0.016 to 0.027) where an
+/// 80-step one gives 0.11, 2 points worse.
+pub const LR_TEST_SHARE: f64 = 0.1;
+
+/// How a budget is shared out, in optimizer steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestSteps {
+    /// All the budget: `budget` × the planned steps.
+    pub budget: usize,
+    /// The LR test's iterations.
+    pub lr_test: usize,
+    /// Each weight-decay and momentum test's iterations (and the two short runs' together).
+    pub each: usize,
+}
 
 /// What `tune` tries, and how much it may spend.
 #[derive(Debug, Clone)]
@@ -108,23 +131,33 @@ impl TuneSettings {
         Ok(())
     }
 
-    /// The steps of the budget for `planned` steps of training, and the steps each range test
-    /// gets of what `spent` (the batch-size search) leaves: an equal share for every test and
-    /// one more share for the two short runs of a close call.
-    pub fn iterations(&self, planned: usize, spent: usize) -> Result<(usize, usize)> {
-        let budget_steps = (self.budget * planned as f64).floor() as usize;
+    /// The steps of the budget for `planned` steps of training, shared out among the tests
+    /// after `spent` (the batch-size search): [`LR_TEST_SHARE`] of the planned steps to the LR
+    /// test, or less where the budget would leave the other tests under [`MIN_ITERATIONS`] each;
+    /// then equal shares to every weight-decay and momentum test and to the two short runs of a
+    /// close call.
+    pub fn iterations(&self, planned: usize, spent: usize) -> Result<TestSteps> {
+        let budget = (self.budget * planned as f64).floor() as usize;
+        let left = budget.saturating_sub(spent);
         let shares = self.wds.len() + self.moms.len() + 1;
-        let each = budget_steps.saturating_sub(spent) / shares;
-        if each < MIN_ITERATIONS {
+        let wanted = ((LR_TEST_SHARE * planned as f64) as usize).max(MIN_LR_ITERATIONS);
+        let lr_test = wanted.min(left.saturating_sub(shares * MIN_ITERATIONS));
+        if lr_test < MIN_LR_ITERATIONS {
+            let need = MIN_LR_ITERATIONS + shares * MIN_ITERATIONS + spent;
+            let fraction = (100.0 * need as f64 / planned.max(1) as f64).ceil() / 100.0;
             bail!(
-                "a budget of {budget_steps} steps gives {each} per test to {} range tests and the \
-                 short runs; each needs at least {MIN_ITERATIONS}: raise --budget to at least {:.2} \
-                 (of the {planned} planned steps) or try fewer --wds/--momentums",
+                "a budget of {budget} steps cannot hold the LR test's {MIN_LR_ITERATIONS} steps \
+                 and {MIN_ITERATIONS} for each of {} range tests and the short runs: raise \
+                 --budget to at least {fraction:.2} (of the {planned} planned steps) or try fewer \
+                 --wds/--momentums",
                 shares - 1,
-                (MIN_ITERATIONS * shares + spent) as f64 / planned.max(1) as f64
             );
         }
-        Ok((budget_steps, each))
+        Ok(TestSteps {
+            budget,
+            lr_test,
+            each: (left - lr_test) / shares,
+        })
     }
 }
 
@@ -151,20 +184,21 @@ pub fn tune(
     let spent = search
         .images
         .div_ceil(config.batch * config.accumulate.max(1));
-    let (budget_steps, num_it) = settings.iterations(planned, spent)?;
+    let steps = settings.iterations(planned, spent)?;
     let options = TuneOptions {
         wds: settings.wds.clone(),
         moms: settings.moms.clone(),
         sweep: LrFindOptions {
             start_lr: settings.start_lr,
             end_lr: settings.end_lr,
-            num_it,
+            num_it: steps.each,
             val_each_step: settings.val_each_step,
             ..LrFindOptions::default()
         },
+        lr_iterations: steps.lr_test,
         rule: settings.rule,
         div: settings.div,
-        confirm_steps: num_it / 2,
+        confirm_steps: steps.each / 2,
         fallback_lr: peak_lr(&config.schedule),
         fallback_wd: config.wd,
         fallback_moms: (0.95, 0.85),
@@ -176,7 +210,7 @@ pub fn tune(
     let record = TuneRecord {
         planned_steps: planned,
         budget: settings.budget,
-        budget_steps,
+        budget_steps: steps.budget,
         used_steps: spent + tuning.steps(),
         batch: search.decision,
         lr: tuning.lr.clone(),
@@ -326,26 +360,39 @@ fn peak_lr(policy: &Policy) -> f64 {
     }
 }
 
-/// `config` as a 1cycle with the decisions: its convention and phases kept when it is one.
+/// `config` as a 1cycle with the decisions: its convention and phases kept when it is one
+/// (PyTorch's/fastai's one-cycle or Smith's clr-beta), PyTorch's one-cycle otherwise.
 pub fn recommend(config: &FitConfig, record: &TuneRecord) -> FitConfig {
-    let base = match &config.schedule {
-        Policy::OneCycle(p) => p.clone(),
-        _ => OneCycleParams::default(),
-    };
     let (hi, lo) = record.momentum.moms;
+    let (max_lr, div) = (record.lr.max_lr, record.lr.div);
     let mut out = config.clone();
     out.batch = record.batch.batch;
     out.wd = record.wd.wd;
-    out.schedule = Policy::OneCycle(OneCycleParams {
-        max_lr: record.lr.max_lr,
-        div: Some(record.lr.div),
-        moms: MomsSetting::Values(vec![hi, lo, hi]),
-        ..base
-    });
+    out.schedule = match &config.schedule {
+        Policy::ClrBeta(p) => Policy::ClrBeta(ClrBetaParams {
+            max_lr,
+            div,
+            moms: Some([hi, lo]),
+            ..p.clone()
+        }),
+        other => {
+            let base = match other {
+                Policy::OneCycle(p) => p.clone(),
+                _ => OneCycleParams::default(),
+            };
+            Policy::OneCycle(OneCycleParams {
+                max_lr,
+                div: Some(div),
+                moms: MomsSetting::Values(vec![hi, lo, hi]),
+                ..base
+            })
+        }
+    };
     out
 }
 
-/// What each test cost, in the order run: range tests by weight decay, short runs, momentum.
+/// What each test cost, in the order run: the LR test, range tests by weight decay, short runs,
+/// momentum.
 fn costs(tuning: &Tuning) -> Vec<TestCost> {
     let test = |name: String, stem: String, t: &LrFind| TestCost {
         name,
@@ -353,11 +400,14 @@ fn costs(tuning: &Tuning) -> Vec<TestCost> {
         steps: t.rows.len(),
         seconds: t.seconds,
     };
-    let mut out: Vec<TestCost> = tuning
-        .wd_tests
-        .iter()
-        .map(|t| test(format!("range test at wd {}", t.wd), wd_stem(t.wd), t))
-        .collect();
+    let lr = &tuning.lr_test;
+    let mut out = vec![test(format!("LR test at wd {}", lr.wd), LR_FIND.into(), lr)];
+    out.extend(
+        tuning
+            .wd_tests
+            .iter()
+            .map(|t| test(format!("range test at wd {}", t.wd), wd_stem(t.wd), t)),
+    );
     out.extend(tuning.short_runs.iter().cloned());
     out.extend(tuning.momentum_tests.iter().map(|t| {
         let m = t.options.momentum.unwrap_or(f64::NAN);
@@ -377,6 +427,7 @@ fn save(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let run = RunDir::new(dir);
     let title = format!("{} range test", config.model);
+    save_run(&tuning.lr_test, dir, LR_FIND, &title)?;
     for t in &tuning.wd_tests {
         save_run(t, dir, &wd_stem(t.wd), &title)?;
     }
@@ -401,4 +452,110 @@ fn save(
     record::write_atomic(&run.recommended(), toml.as_bytes())?;
     report::write_run_report(dir)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use record::tune::{LrDecision, MomentumDecision, WdDecision};
+    use schedule::ClrBetaParams;
+
+    fn decided(max_lr: f64, div: f64, wd: f64, moms: (f64, f64)) -> TuneRecord {
+        let why = String::from("test");
+        TuneRecord {
+            planned_steps: 100,
+            budget: 0.1,
+            budget_steps: 10,
+            used_steps: 10,
+            batch: BatchDecision {
+                batch: 64,
+                probes: Vec::new(),
+                why: why.clone(),
+            },
+            lr: LrDecision {
+                max_lr,
+                div,
+                rule: "plateau".into(),
+                suggestions: Vec::new(),
+                why: why.clone(),
+            },
+            wd: WdDecision {
+                wd,
+                comparison_lr: f64::NAN,
+                candidates: Vec::new(),
+                confirmed: Vec::new(),
+                why: why.clone(),
+            },
+            momentum: MomentumDecision {
+                moms,
+                comparison_lr: f64::NAN,
+                candidates: Vec::new(),
+                why,
+            },
+            tests: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_recommendation_keeps_smith_s_clr_beta_and_turns_other_schedules_into_one_cycle() {
+        let record = decided(0.3, 10.0, 1e-4, (0.97, 0.87));
+        let clr = FitConfig {
+            schedule: Policy::ClrBeta(ClrBetaParams {
+                max_lr: 0.4,
+                div: 25.0,
+                pct: 13.68,
+                moms: None,
+            }),
+            ..FitConfig::default()
+        };
+        let out = recommend(&clr, &record);
+        assert_eq!((out.batch, out.wd), (64, 1e-4));
+        let want = ClrBetaParams {
+            max_lr: 0.3,
+            div: 10.0,
+            pct: 13.68,
+            moms: Some([0.97, 0.87]),
+        };
+        assert_eq!(out.schedule, Policy::ClrBeta(want));
+        let steps = FitConfig {
+            schedule: Policy::Constant(schedule::ConstantParams {
+                lr: 0.1,
+                momentum: None,
+            }),
+            ..FitConfig::default()
+        };
+        match recommend(&steps, &record).schedule {
+            Policy::OneCycle(p) => {
+                assert_eq!((p.max_lr, p.div), (0.3, Some(10.0)));
+                assert_eq!(p.moms, MomsSetting::Values(vec![0.97, 0.87, 0.97]));
+            }
+            other => panic!("not a 1cycle: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_lr_test_gets_a_tenth_of_the_training_and_the_others_equal_shares_of_the_rest() {
+        // 4 + 4 tests and the short runs: 9 shares, at least 12 steps each.
+        let s = TuneSettings {
+            budget: 0.15,
+            ..TuneSettings::default()
+        };
+        let steps = s.iterations(2355, 0).unwrap();
+        assert_eq!(steps.budget, 353);
+        assert_eq!((steps.lr_test, steps.each), (235, 13));
+        // A smaller budget shortens the LR test first; the batch search comes off the top.
+        let s = TuneSettings::default();
+        let steps = s.iterations(2355, 0).unwrap();
+        assert_eq!((steps.budget, steps.lr_test, steps.each), (235, 127, 12));
+        let steps = s.iterations(2355, 19).unwrap();
+        assert_eq!((steps.lr_test, steps.each), (108, 12));
+        // A short training's LR test is short too, down to 20 steps.
+        let big = TuneSettings {
+            budget: 2.0,
+            ..TuneSettings::default()
+        };
+        assert_eq!(big.iterations(160, 0).unwrap().lr_test, 20);
+        let err = s.iterations(2355, 110).unwrap_err().to_string();
+        assert!(err.contains("raise --budget to at least 0.11"), "{err}");
+    }
 }

@@ -155,6 +155,7 @@ pub fn tune_and_save(
     title: &str,
 ) -> anyhow::Result<onecycle::tune::Tuning> {
     let tuning = learner.tune(options)?;
+    report::lr_find::save_run(&tuning.lr_test, out, "lr_find", title)?;
     for t in &tuning.wd_tests {
         report::lr_find::save_run(t, out, &record::wd_stem(t.wd), title)?;
     }
