@@ -174,15 +174,18 @@ fn bench_learner(
     data: TensorData,
     group: Option<&Rc<ProcessGroup>>,
 ) -> Result<Learner<TensorData>> {
+    // A whitening layer's filters from the bench's own images.
+    let whitening = args.model.whitens().then(|| data.train.0.shallow_clone());
+    let whitening = whitening.as_ref();
     Ok(match group {
         Some(g) => {
             let config = recipe::rank_config(config, g)?;
-            let mut learner = model_learner(args.model, 10, data, &config, 0)?;
+            let mut learner = model_learner(args.model, 10, data, &config, 0, whitening)?;
             let ddp = onecycle::dist::Ddp::new(g.clone(), learner.var_store(), false)?;
             learner.set_strategy(ddp);
             learner
         }
-        None => model_learner(args.model, 10, data, config, 0)?,
+        None => model_learner(args.model, 10, data, config, 0, whitening)?,
     })
 }
 

@@ -14,7 +14,8 @@ pub struct TrainArgs {
     /// CIFAR-10 binary folder or image folder (train/ + valid/) [default: the embedded sample]
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Model: resnet20, resnet32, resnet44, resnet56, resnet110, resnet9, wrn22, small-cnn, resnet50 [default: resnet20]
+    /// Model: resnet20, resnet32, resnet44, resnet56, resnet110, resnet9, wrn22, small-cnn,
+    /// resnet50, speedrun [default: resnet20]
     #[arg(long)]
     pub model: Option<ModelName>,
     /// Images per batch [default: 128]

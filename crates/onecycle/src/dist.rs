@@ -426,6 +426,11 @@ impl BatchNorm {
             eps,
         }
     }
+
+    /// The scale γ (`None` without affine parameters).
+    pub fn weight(&self) -> Option<&Tensor> {
+        self.inner.ws.as_ref()
+    }
 }
 
 impl nn::ModuleT for BatchNorm {

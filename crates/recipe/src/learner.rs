@@ -9,7 +9,7 @@ use onecycle::device::DeviceSpec;
 use onecycle::dist::{self, Ddp, ProcessGroup};
 use onecycle::learner::{cross_entropy, Learner};
 use onecycle::metrics::accuracy;
-use tch::{nn, Device, Kind};
+use tch::{nn, Device, Kind, Tensor};
 use vision::models::{self, ModelName};
 use vision::ImageData;
 
@@ -27,7 +27,18 @@ pub fn learner(config: &FitConfig, group: Option<&Rc<ProcessGroup>>) -> Result<L
     let options = config.data_options();
     let (data, classes) =
         ImageData::open(config.data.as_deref(), &options, &phases, config.epochs)?;
-    let mut learner = model_learner(config.model, classes as i64, data, &config, config.seed)?;
+    let whitening = match config.model.whitens() {
+        true => Some(data.train_inputs(WHITENING_IMAGES)?),
+        false => None,
+    };
+    let mut learner = model_learner(
+        config.model,
+        classes as i64,
+        data,
+        &config,
+        config.seed,
+        whitening.as_ref(),
+    )?;
     if config.channels_last {
         learner.use_channels_last();
     }
@@ -38,15 +49,20 @@ pub fn learner(config: &FitConfig, group: Option<&Rc<ProcessGroup>>) -> Result<L
     Ok(learner)
 }
 
+/// The training images a whitening layer's filters are computed from (airbench94's 5,000).
+pub const WHITENING_IMAGES: usize = 5000;
+
 /// A Learner for model `name` with `classes` outputs on any data, with the loss, optimizer,
 /// device and precision settings of `config`; weights initialised from `seed` (on the CPU, then
-/// moved, so that every device starts from the same weights).
+/// moved, so that every device starts from the same weights), and a whitening layer's filters
+/// from `whitening` images (see [`ModelName::whitens`]).
 pub fn model_learner<D: Data>(
     name: ModelName,
     classes: i64,
     data: D,
     config: &FitConfig,
     seed: u64,
+    whitening: Option<&Tensor>,
 ) -> Result<Learner<D>> {
     // Before the first seeding: libtorch looks for CUDA once (see onecycle::device).
     let device = config.device.resolve()?;
@@ -63,6 +79,11 @@ pub fn model_learner<D: Data>(
         let model = models::build(name, &vs.root(), classes);
         (vs, model)
     };
+    match whitening {
+        Some(images) => model.init_whitening(images),
+        None if name.whitens() => bail!("model {name} needs training images for its whitening"),
+        None => {}
+    }
     if device != Device::Cpu {
         vs.set_device(device);
     }

@@ -155,3 +155,26 @@ fn a_config_written_before_the_redesign_reads_and_writes_back_unchanged() {
         (2, 8, 0.125)
     );
 }
+
+#[test]
+fn a_whitening_model_gets_its_filters_from_the_first_training_images() {
+    let mut config = quick();
+    config.model = ModelName::Speedrun;
+    config.limit_train = Some(300);
+    let l = learner(&config, None).unwrap();
+    let (data, _) = vision::ImageData::open(
+        None,
+        &config.data_options(),
+        &config.size_phases().unwrap(),
+        config.epochs,
+    )
+    .unwrap();
+    let images = data
+        .train_inputs(recipe::learner::WHITENING_IMAGES)
+        .unwrap();
+    assert_eq!(images.size(), [300, 3, 32, 32], "no more than the limit");
+    let want = vision::models::whitening_filters(&images, vision::models::WHITENING_EPS);
+    let got = &l.var_store().variables()["whiten.weight"];
+    assert!(got.allclose(&want, 1e-6, 1e-6, false));
+    assert!(got.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+}

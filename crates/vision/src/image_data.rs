@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use onecycle::data::{Batch, Batches, Data, Shard};
+use tch::Tensor;
 
 use crate::augment::{Augment, FolderCrop, Normalize};
 use crate::dataset::Dataset;
@@ -159,6 +160,19 @@ impl ImageData {
     /// train on the batches one process would.
     pub fn set_shard(&mut self, shard: Shard) {
         self.shard = Some(shard);
+    }
+
+    /// The first `n` training images (all, when there are fewer) as the model is validated on
+    /// them: resized and normalised, not augmented; an (n, c, h, w) tensor on the CPU.
+    pub fn train_inputs(&self, n: usize) -> Result<Tensor> {
+        let count = n.min(self.train.items());
+        let inputs = (0..count)
+            .map(|i| Ok(self.valid.input(&self.train.picture(i)?)?))
+            .collect::<Result<Vec<_>>>()?;
+        if inputs.is_empty() {
+            bail!("there are no training images");
+        }
+        Ok(Tensor::cat(&inputs, 0))
     }
 
     /// The training loader of epoch `epoch` (the size phase it falls in).

@@ -1,8 +1,9 @@
 //! Classification networks on tch `nn` modules: the CIFAR ResNet-20…110 family that Smith used
 //! (He et al. 2016, CIFAR variant), Page's DAWNBench ResNet-9, fast.ai's DAWNBench WRN-22, a small
-//! CNN for quick runs, and torchvision's ImageNet ResNet-50. Every model takes NCHW float input of
-//! any batch size and any H×W ≥ 8 (global pooling before the classifier, so progressive resizing
-//! can change the size between epochs), and accepts channels-last strided input unchanged.
+//! CNN for quick runs, torchvision's ImageNet ResNet-50 and airbench94's speed-run network. Every
+//! model takes NCHW float input of any batch size and any H×W ≥ its [`ModelName::min_size`]
+//! (global pooling before the classifier, so progressive resizing can change the size between
+//! epochs), and accepts channels-last strided input unchanged.
 //!
 //! **Initialisation** is PyTorch's default everywhere, set explicitly because tch's defaults
 //! differ: conv and linear weights `kaiming_uniform_(a = √5)`, i.e. U(−1/√fan_in, 1/√fan_in), biases
@@ -21,6 +22,7 @@
 //! | `wrn22`          | `stem`, `group1`, `group2`, `group3`, `head`   |
 //! | `small-cnn`      | `block1`, `block2`, `block3`, `head`           |
 //! | `resnet50`       | `stem`, `layer1` … `layer4`, `head`            |
+//! | `speedrun`       | `whiten`, `block1`, `block2`, `block3`, `head` |
 //!
 //! A variable named e.g. `stage2.0.conv1.weight` (or `model.stage2.0.conv1.weight` when built under
 //! a `model` sub-path) belongs to group [`group_of`]` = 2`. The variables are also created with tch's
@@ -31,12 +33,14 @@ mod resnet;
 mod resnet50;
 mod resnet9;
 mod small_cnn;
+mod speedrun;
 mod wrn;
 
 pub use resnet::{CifarResNet, Shortcut};
 pub use resnet50::ResNet50;
 pub use resnet9::ResNet9;
 pub use small_cnn::SmallCnn;
+pub use speedrun::{whitening_filters, SpeedrunNet, WHITENING_EPS};
 pub use wrn::WideResNet;
 
 use std::fmt;
@@ -70,6 +74,8 @@ pub enum ModelName {
     SmallCnn,
     #[serde(rename = "resnet50")]
     ResNet50,
+    #[serde(rename = "speedrun")]
+    Speedrun,
 }
 
 impl ModelName {
@@ -79,12 +85,20 @@ impl ModelName {
     pub fn min_size(self) -> usize {
         match self {
             ModelName::SmallCnn | ModelName::ResNet9 => 8,
+            // The 2×2 whitening takes a pixel, then three poolings.
+            ModelName::Speedrun => 16,
             _ => 1,
         }
     }
 
+    /// Whether the model has a patch-whitening layer, which [`Model::init_whitening`] must set
+    /// from training images before training.
+    pub fn whitens(self) -> bool {
+        self == ModelName::Speedrun
+    }
+
     /// Every model, in the order help texts list them.
-    pub const ALL: [ModelName; 9] = [
+    pub const ALL: [ModelName; 10] = [
         ModelName::ResNet20,
         ModelName::ResNet32,
         ModelName::ResNet44,
@@ -94,6 +108,7 @@ impl ModelName {
         ModelName::Wrn22,
         ModelName::SmallCnn,
         ModelName::ResNet50,
+        ModelName::Speedrun,
     ];
 
     /// The command-line name (`resnet56`, `small-cnn`, …).
@@ -108,6 +123,7 @@ impl ModelName {
             ModelName::Wrn22 => "wrn22",
             ModelName::SmallCnn => "small-cnn",
             ModelName::ResNet50 => "resnet50",
+            ModelName::Speedrun => "speedrun",
         }
     }
 
@@ -170,12 +186,21 @@ enum Family {
     Wide(Box<WideResNet>),
     Small(Box<SmallCnn>),
     ImageNet(Box<ResNet50>),
+    Speedrun(Box<SpeedrunNet>),
 }
 
 impl Model {
     /// Which model this is.
     pub fn name(&self) -> ModelName {
         self.name
+    }
+
+    /// Sets a whitening layer's filters from training `images` (normalised as the model sees
+    /// them); nothing for the other models.
+    pub fn init_whitening(&self, images: &Tensor) {
+        if let Family::Speedrun(m) = &self.net {
+            m.init_whitening(images);
+        }
     }
 }
 
@@ -187,6 +212,7 @@ impl nn::ModuleT for Model {
             Family::Wide(m) => m.forward_t(xs, train),
             Family::Small(m) => m.forward_t(xs, train),
             Family::ImageNet(m) => m.forward_t(xs, train),
+            Family::Speedrun(m) => m.forward_t(xs, train),
         }
     }
 }
@@ -199,6 +225,7 @@ pub fn build(name: ModelName, vs: &nn::Path, num_classes: i64) -> Model {
         ModelName::Wrn22 => Family::Wide(Box::new(WideResNet::new(vs, 3, 6, num_classes))),
         ModelName::SmallCnn => Family::Small(Box::new(SmallCnn::new(vs, num_classes))),
         ModelName::ResNet50 => Family::ImageNet(Box::new(ResNet50::new(vs, num_classes))),
+        ModelName::Speedrun => Family::Speedrun(Box::new(SpeedrunNet::new(vs, num_classes))),
         _ => {
             let depth = name
                 .resnet_depth()
@@ -222,6 +249,7 @@ pub fn layer_groups(name: ModelName) -> &'static [&'static str] {
         ModelName::Wrn22 => &wrn::GROUPS,
         ModelName::SmallCnn => &small_cnn::GROUPS,
         ModelName::ResNet50 => &resnet50::GROUPS,
+        ModelName::Speedrun => &speedrun::GROUPS,
         _ => &resnet::GROUPS,
     }
 }
