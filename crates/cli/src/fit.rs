@@ -121,17 +121,20 @@ impl FitArgs {
         Ok(c)
     }
 
-    /// Policy from the flags; without any schedule flag, the config's; else 1cycle to 0.4.
+    /// The schedule: the config's with the schedule flags' values on top (unless `--policy`
+    /// names another family); without a config, the flags' policy (default 1cycle to 0.4).
     fn schedule_policy(&self, from_config: Option<&Policy>) -> Result<Policy> {
-        let flags_given = self.policy.is_some() || !self.schedule.given().is_empty();
-        match (from_config, flags_given) {
-            (Some(p), false) => Ok(p.clone()),
-            _ => {
-                let name = self.policy.unwrap_or(PolicyName::OneCycle);
-                let mut args = self.schedule.clone();
-                let auto = args.max_lr == Some(LrArg::Auto);
-                if auto || (name == PolicyName::OneCycle && args.max_lr.is_none()) {
-                    // With `auto`, a placeholder until the range test has chosen the LR.
+        let mut args = self.schedule.clone();
+        if args.max_lr == Some(LrArg::Auto) {
+            // A placeholder until the range test has chosen the LR.
+            args.max_lr = Some(LrArg::Value(DEFAULT_MAX_LR));
+        }
+        match (from_config, self.policy) {
+            (Some(p), None) => args.over(p),
+            (Some(p), Some(name)) if name == PolicyName::of(p) => args.over(p),
+            (_, name) => {
+                let name = name.unwrap_or(PolicyName::OneCycle);
+                if name == PolicyName::OneCycle && args.max_lr.is_none() {
                     args.max_lr = Some(LrArg::Value(DEFAULT_MAX_LR));
                 }
                 args.to_policy(name)

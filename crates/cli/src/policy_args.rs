@@ -207,6 +207,82 @@ impl PolicyArgs {
         })
     }
 
+    /// `base` with the given options replacing its values: `--max-lr 0.1` over a config's
+    /// clr-beta changes its peak and keeps its policy, div, pct and momentum.
+    pub fn over(&self, base: &Policy) -> Result<Policy> {
+        let name = PolicyName::of(base);
+        self.refuse_options_of_other_policies(name)?;
+        let mut table = toml::Table::try_from(base)?;
+        let mut put = |key: &str, value: Option<toml::Value>| {
+            if let Some(v) = value {
+                table.insert(key.to_string(), v);
+            }
+        };
+        let lr_key = match name {
+            PolicyName::FlatCos | PolicyName::Steps | PolicyName::Constant => "lr",
+            _ => "max_lr",
+        };
+        let float = |v: Option<f64>| v.map(toml::Value::Float);
+        let int = |v: Option<usize>| v.map(|n| toml::Value::Integer(n as i64));
+        put(lr_key, float(self.max_lr()?));
+        put("div", float(self.div));
+        put("final_div", float(self.final_div));
+        put("final_div_factor", float(self.final_div_factor));
+        put("pct_start", float(self.pct_start));
+        put("phases", int(self.phases));
+        put("pct", float(self.pct));
+        put("base_lr", float(self.base_lr));
+        put("step_size_up", int(self.step_size_up));
+        put("step_size_down", int(self.step_size_down));
+        put("gamma", float(self.gamma));
+        put("min_lr", float(self.min_lr));
+        put("cycle_len", int(self.cycle_len));
+        put("cycle_mult", int(self.cycle_mult));
+        put("start_lr", float(self.start_lr));
+        put("end_lr", float(self.end_lr));
+        put("momentum", float(self.momentum));
+        let milestones = self.milestones.as_ref().map(|m| {
+            toml::Value::Array(m.iter().map(|&n| toml::Value::Integer(n as i64)).collect())
+        });
+        put("milestones", milestones);
+        put(
+            "anneal",
+            self.anneal
+                .map(Anneal::from)
+                .map(toml::Value::try_from)
+                .transpose()?,
+        );
+        let convention = self.convention.map(Convention::from);
+        put(
+            "convention",
+            convention.map(toml::Value::try_from).transpose()?,
+        );
+        put(
+            "mode",
+            self.mode
+                .map(CyclicMode::from)
+                .map(toml::Value::try_from)
+                .transpose()?,
+        );
+        if self.linear {
+            put("kind", Some(toml::Value::try_from(SweepKind::Linear)?));
+        }
+        if self.moms.is_some() {
+            let moms = match name {
+                PolicyName::OneCycle => toml::Value::try_from(self.one_cycle_moms()?)?,
+                _ => match pair(parse_moms(self.moms.as_deref(), 2)?) {
+                    Some(p) => toml::Value::try_from(p)?,
+                    None => {
+                        table.remove("moms");
+                        return Ok(toml::Value::Table(table).try_into()?);
+                    }
+                },
+            };
+            table.insert("moms".to_string(), moms);
+        }
+        Ok(toml::Value::Table(table).try_into()?)
+    }
+
     /// Fails on the first given option that `name` does not take, listing those it does.
     fn refuse_options_of_other_policies(&self, name: PolicyName) -> Result<()> {
         let accepted = accepted_options(name);
@@ -230,11 +306,15 @@ impl PolicyArgs {
             pct_start: self.pct_start,
             anneal: self.anneal.map(Anneal::from),
             phases: self.phases,
-            moms: match parse_moms(self.moms.as_deref(), 3)? {
-                None => MomsSetting::Default,
-                Some(None) => MomsSetting::None,
-                Some(Some(v)) => MomsSetting::Values(v),
-            },
+            moms: self.one_cycle_moms()?,
+        })
+    }
+
+    fn one_cycle_moms(&self) -> Result<MomsSetting> {
+        Ok(match parse_moms(self.moms.as_deref(), 3)? {
+            None => MomsSetting::Default,
+            Some(None) => MomsSetting::None,
+            Some(Some(v)) => MomsSetting::Values(v),
         })
     }
 
@@ -313,6 +393,20 @@ impl PolicyArgs {
 }
 
 impl PolicyName {
+    /// The family of `policy`.
+    pub fn of(policy: &Policy) -> PolicyName {
+        match policy {
+            Policy::OneCycle(_) => PolicyName::OneCycle,
+            Policy::ClrBeta(_) => PolicyName::ClrBeta,
+            Policy::Cyclic(_) => PolicyName::Cyclic,
+            Policy::Sgdr(_) => PolicyName::Sgdr,
+            Policy::FlatCos(_) => PolicyName::FlatCos,
+            Policy::Steps(_) => PolicyName::Steps,
+            Policy::Constant(_) => PolicyName::Constant,
+            Policy::Sweep(_) => PolicyName::Sweep,
+        }
+    }
+
     /// The name as typed on the command line, e.g. `one-cycle`.
     fn cli_name(self) -> String {
         let value = self.to_possible_value().expect("no skipped variants");
@@ -427,4 +521,80 @@ fn parse_moms(text: Option<&str>, max_len: usize) -> Result<Option<Option<Vec<f6
 /// A two-value `--moms` as the `[low-LR, peak-LR]` pair; "none" and absent both mean no cycling.
 fn pair(moms: Option<Option<Vec<f64>>>) -> Option<[f64; 2]> {
     moms.flatten().map(|v| [v[0], v[1]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(max_lr: Option<f64>) -> PolicyArgs {
+        PolicyArgs {
+            max_lr: max_lr.map(LrArg::Value),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn options_over_a_policy_replace_only_their_values() {
+        let base = Policy::ClrBeta(ClrBetaParams {
+            max_lr: 0.4,
+            div: 10.0,
+            pct: 13.68,
+            moms: Some([0.95, 0.85]),
+        });
+        assert_eq!(args(None).over(&base).unwrap(), base);
+        let moms_off = PolicyArgs {
+            moms: Some("none".into()),
+            ..args(Some(0.1))
+        };
+        let want = Policy::ClrBeta(ClrBetaParams {
+            max_lr: 0.1,
+            div: 10.0,
+            pct: 13.68,
+            moms: None,
+        });
+        assert_eq!(moms_off.over(&base).unwrap(), want);
+        // The LR of the single-LR families, enums and lists take the schedule's own spelling.
+        let steps = Policy::Steps(StepsParams {
+            lr: 0.1,
+            milestones: vec![8, 12],
+            gamma: None,
+            momentum: Some(0.9),
+        });
+        let changed = PolicyArgs {
+            milestones: Some(vec![5]),
+            ..args(Some(0.2))
+        };
+        let want = Policy::Steps(StepsParams {
+            lr: 0.2,
+            milestones: vec![5],
+            gamma: None,
+            momentum: Some(0.9),
+        });
+        assert_eq!(changed.over(&steps).unwrap(), want);
+        let one_cycle = Policy::OneCycle(OneCycleParams {
+            max_lr: 0.4,
+            ..Default::default()
+        });
+        let linear = PolicyArgs {
+            anneal: Some(AnnealName::Linear),
+            convention: Some(ConventionName::Fastai),
+            moms: Some("0.9,0.8".into()),
+            ..args(None)
+        };
+        let want = Policy::OneCycle(OneCycleParams {
+            max_lr: 0.4,
+            anneal: Some(Anneal::Linear),
+            convention: Convention::Fastai,
+            moms: MomsSetting::Values(vec![0.9, 0.8]),
+            ..Default::default()
+        });
+        assert_eq!(linear.over(&one_cycle).unwrap(), want);
+        // An option of another family is refused by name.
+        let err = linear.over(&base).unwrap_err().to_string();
+        assert!(
+            err.contains("--anneal does not apply to the clr-beta"),
+            "{err}"
+        );
+    }
 }

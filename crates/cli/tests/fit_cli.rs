@@ -240,7 +240,7 @@ fn runs_killed_at_random_steps_resume_to_the_uninterrupted_run() {
 }
 
 #[test]
-fn a_config_file_repeats_a_run_and_flags_override_it() {
+fn a_config_file_repeats_a_run_and_flags_override_its_values() {
     let first = temp_dir("config-a");
     run_quick(
         &first,
@@ -257,13 +257,19 @@ fn a_config_file_repeats_a_run_and_flags_override_it() {
         config.to_str().unwrap(),
         "--epochs",
         "2",
+        "--max-lr",
+        "0.03",
         "--run-dir",
         second.to_str().unwrap(),
     ]));
+    // A schedule flag changes that value of the config's schedule, not its policy.
     let text = std::fs::read_to_string(second.join("config.toml")).unwrap();
     assert!(text.contains("epochs = 2"), "{text}");
     assert!(
-        text.contains("policy = \"clr-beta\"") && text.contains("pct = 20.0"),
+        text.contains("policy = \"clr-beta\"")
+            && text.contains("max_lr = 0.03")
+            && text.contains("div = 10.0")
+            && text.contains("pct = 20.0"),
         "{text}"
     );
     assert_eq!(
