@@ -334,9 +334,15 @@ fn conv2d(vs: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, bias: bool) 
 /// BatchNorm2d with PyTorch's defaults (weight 1, bias 0, momentum 0.1, eps 1e-5), synchronised
 /// across ranks when data-parallel training asks for it (see [`BatchNorm`]).
 fn batch_norm2d(vs: nn::Path, channels: i64) -> BatchNorm {
+    batch_norm2d_with(vs, channels, 1e-5, 0.1)
+}
+
+/// BatchNorm2d (weight 1, bias 0) with its own `eps` and `momentum` (PyTorch's convention: the
+/// share of each batch's statistics in the running ones).
+fn batch_norm2d_with(vs: nn::Path, channels: i64, eps: f64, momentum: f64) -> BatchNorm {
     let config = nn::BatchNormConfig {
-        eps: 1e-5,
-        momentum: 0.1,
+        eps,
+        momentum,
         ws_init: Init::Const(1.0),
         bs_init: Init::Const(0.0),
         ..Default::default()

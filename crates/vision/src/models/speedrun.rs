@@ -10,7 +10,9 @@
 use tch::nn::{self, Init, ModuleT};
 use tch::{Kind, Tensor};
 
-use super::{group_path, torch_default_bound, BatchNorm};
+use super::{
+    batch_norm2d_with, conv2d, group_path, linear, torch_default_bound, uniform, BatchNorm,
+};
 
 /// Layer groups, input → output; `whiten` holds the whitening layer alone, so that its bias can
 /// be frozen after the first epochs by freezing the group.
@@ -44,10 +46,7 @@ impl SpeedrunNet {
         let config = nn::ConvConfig {
             bias: true,
             ws_init: Init::Const(0.0),
-            bs_init: Init::Uniform {
-                lo: -bound,
-                up: bound,
-            },
+            bs_init: uniform(bound),
             ..Default::default()
         };
         let whiten = nn::conv2d(w, 3, 2 * 3 * PATCH * PATCH, PATCH, config);
@@ -63,20 +62,7 @@ impl SpeedrunNet {
             })
             .collect();
         let head = group_path(vs, &GROUPS, 4);
-        let bound = torch_default_bound(c_in);
-        let fc = nn::linear(
-            head.sub("fc"),
-            c_in,
-            num_classes,
-            nn::LinearConfig {
-                ws_init: Init::Uniform {
-                    lo: -bound,
-                    up: bound,
-                },
-                bs_init: None,
-                bias: false,
-            },
-        );
+        let fc = linear(head.sub("fc"), c_in, num_classes, false);
         SpeedrunNet { whiten, blocks, fc }
     }
 
@@ -152,17 +138,7 @@ impl ModuleT for ConvGroup {
 /// A bias-free 3×3 "same" convolution with PyTorch's default weights, except that its first
 /// `c_in` filters pass their input channel through unchanged (`torch.nn.init.dirac_`).
 fn identity_conv(vs: nn::Path, c_in: i64, c_out: i64) -> nn::Conv2D {
-    let bound = torch_default_bound(c_in * 9);
-    let config = nn::ConvConfig {
-        padding: 1,
-        bias: false,
-        ws_init: Init::Uniform {
-            lo: -bound,
-            up: bound,
-        },
-        ..Default::default()
-    };
-    let conv = nn::conv2d(vs, c_in, c_out, 3, config);
+    let conv = conv2d(vs, c_in, c_out, 3, 1, false);
     let n = c_in.min(c_out);
     let eye = Tensor::eye(n, (Kind::Float, conv.ws.device())).view([n, n, 1, 1]);
     tch::no_grad(|| {
@@ -179,14 +155,7 @@ fn identity_conv(vs: nn::Path, c_in: i64, c_out: i64) -> nn::Conv2D {
 /// BatchNorm with its weight fixed at 1 (not trained), eps 1e-12, and running statistics that
 /// keep 60 % of their old value at each batch.
 fn frozen_weight_bn(vs: nn::Path, channels: i64) -> BatchNorm {
-    let config = nn::BatchNormConfig {
-        eps: 1e-12,
-        momentum: 0.4,
-        ws_init: Init::Const(1.0),
-        bs_init: Init::Const(0.0),
-        ..Default::default()
-    };
-    let bn = BatchNorm::new(vs, 2, channels, config);
+    let bn = batch_norm2d_with(vs, channels, 1e-12, 0.4);
     if let Some(weight) = bn.weight() {
         let _ = weight.set_requires_grad(false);
     }
