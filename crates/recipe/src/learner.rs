@@ -147,10 +147,44 @@ pub fn rank_config(config: &FitConfig, group: &ProcessGroup) -> Result<FitConfig
 pub fn tta_accuracy(learner: &Learner<ImageData>, beta: f64) -> Result<f64> {
     let (plain, targets) = learner.predict_valid(|x| x.shallow_clone())?;
     let (flipped, _) = learner.predict_valid(|x| x.flip([3]))?;
-    let blended = plain * beta + flipped * (1.0 - beta);
-    let hits = blended
+    Ok(hit_rate(&(plain * beta + flipped * (1.0 - beta)), &targets))
+}
+
+/// Accuracy of airbench's mirror-translate TTA: half the mean prediction over the image and its
+/// mirror, half the same mean over the image shifted one pixel down-right and one up-left
+/// (reflect padding), so that six views vote.
+pub fn tta_translate_accuracy(learner: &Learner<ImageData>) -> Result<f64> {
+    let mirrored = |shift: i64| -> Result<(Tensor, Tensor)> {
+        let view = move |x: &Tensor| shifted(x, shift);
+        let (plain, targets) = learner.predict_valid(view)?;
+        let (flipped, _) = learner.predict_valid(move |x| view(x).flip([3]))?;
+        Ok(((plain + flipped) * 0.5, targets))
+    };
+    let (centre, targets) = mirrored(0)?;
+    let (down_right, _) = mirrored(1)?;
+    let (up_left, _) = mirrored(-1)?;
+    let blended = centre * 0.5 + (down_right + up_left) * 0.25;
+    Ok(hit_rate(&blended, &targets))
+}
+
+/// `images` (N, C, H, W) moved `shift` pixels down and right (up and left when negative), the
+/// uncovered border filled by reflection.
+pub fn shifted(images: &Tensor, shift: i64) -> Tensor {
+    if shift == 0 {
+        return images.shallow_clone();
+    }
+    let (h, w) = (images.size()[2], images.size()[3]);
+    let p = shift.abs();
+    let padded = images.reflection_pad2d([p, p, p, p]);
+    let start = p - shift;
+    padded.narrow(2, start, h).narrow(3, start, w)
+}
+
+/// The share of rows whose highest prediction is their target.
+fn hit_rate(predictions: &Tensor, targets: &Tensor) -> f64 {
+    let hits = predictions
         .argmax(-1, false)
-        .eq_tensor(&targets)
+        .eq_tensor(targets)
         .to_kind(Kind::Float);
-    Ok(hits.mean(Kind::Float).double_value(&[]))
+    hits.mean(Kind::Float).double_value(&[])
 }

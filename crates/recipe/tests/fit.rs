@@ -2,9 +2,10 @@
 //! and flipped predictions, and epoch-counted schedule lengths become step counts.
 
 use onecycle::data::Data;
-use recipe::{learner, tta_accuracy, FitConfig};
+use recipe::learner::shifted;
+use recipe::{learner, tta_accuracy, tta_translate_accuracy, FitConfig};
 use schedule::{OneCycleParams, Policy, SgdrParams, StepsParams};
-use tch::Kind;
+use tch::{Kind, Tensor};
 use vision::models::ModelName;
 
 fn quick() -> FitConfig {
@@ -60,6 +61,46 @@ fn tta_blends_plain_and_flipped_predictions_by_beta() {
     );
     let blend = tta_accuracy(&l, 0.25).unwrap();
     assert!((0.0..=1.0).contains(&blend));
+}
+
+#[test]
+fn shifted_images_move_by_whole_pixels_with_reflected_borders() {
+    let x = Tensor::arange(9, (Kind::Float, tch::Device::Cpu)).view([1, 1, 3, 3]);
+    // 0 1 2 / 3 4 5 / 6 7 8, reflect-padded by one: the row above row 0 is row 1.
+    let down_right = shifted(&x, 1).reshape([9]);
+    let want = Tensor::from_slice(&[4f32, 3., 4., 1., 0., 1., 4., 3., 4.]);
+    assert!(down_right.equal(&want), "{down_right}");
+    let up_left = shifted(&x, -1).reshape([9]);
+    let want = Tensor::from_slice(&[4f32, 5., 4., 7., 8., 7., 4., 5., 4.]);
+    assert!(up_left.equal(&want), "{up_left}");
+    assert!(shifted(&x, 0).equal(&x));
+}
+
+#[test]
+fn translate_tta_votes_with_six_views() {
+    let config = quick();
+    let mut l = learner(&config, None).unwrap();
+    let policy = config.schedule_in_steps(l.data().train_batches());
+    l.fit(1, &policy).unwrap();
+    let view = |shift: i64, flip: bool| {
+        l.predict_valid(move |x| match flip {
+            true => shifted(x, shift).flip([3]),
+            false => shifted(x, shift),
+        })
+        .unwrap()
+    };
+    let (centre, targets) = view(0, false);
+    let mut sum = centre * 2.0 + view(0, true).0 * 2.0;
+    for shift in [1, -1] {
+        sum = sum + view(shift, false).0 + view(shift, true).0;
+    }
+    let want = sum
+        .argmax(-1, false)
+        .eq_tensor(&targets)
+        .to_kind(Kind::Float)
+        .mean(Kind::Float)
+        .double_value(&[]);
+    assert_eq!(tta_translate_accuracy(&l).unwrap(), want);
 }
 
 #[test]
