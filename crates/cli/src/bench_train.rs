@@ -174,7 +174,7 @@ fn bench_learner(
     data: TensorData,
     group: Option<&Rc<ProcessGroup>>,
 ) -> Result<Learner<TensorData>> {
-    // A whitening layer's filters from the bench's own images.
+    // A whitening layer needs filters; the bench times steps, so its placeholder row will do.
     let whitening = args.model.whitens().then(|| data.train.0.shallow_clone());
     let whitening = whitening.as_ref();
     Ok(match group {

@@ -245,40 +245,32 @@ impl PolicyArgs {
             toml::Value::Array(m.iter().map(|&n| toml::Value::Integer(n as i64)).collect())
         });
         put("milestones", milestones);
-        put(
-            "anneal",
-            self.anneal
-                .map(Anneal::from)
-                .map(toml::Value::try_from)
-                .transpose()?,
-        );
-        let convention = self.convention.map(Convention::from);
-        put(
-            "convention",
-            convention.map(toml::Value::try_from).transpose()?,
-        );
-        put(
-            "mode",
-            self.mode
-                .map(CyclicMode::from)
-                .map(toml::Value::try_from)
-                .transpose()?,
-        );
+        let anneal = self.anneal.map(|a| toml::Value::try_from(Anneal::from(a)));
+        let convention = self
+            .convention
+            .map(|c| toml::Value::try_from(Convention::from(c)));
+        let mode = self
+            .mode
+            .map(|m| toml::Value::try_from(CyclicMode::from(m)));
+        put("anneal", anneal.transpose()?);
+        put("convention", convention.transpose()?);
+        put("mode", mode.transpose()?);
         if self.linear {
             put("kind", Some(toml::Value::try_from(SweepKind::Linear)?));
         }
         if self.moms.is_some() {
+            // "none" is a setting of one-cycle's and the absence of the pair elsewhere.
             let moms = match name {
-                PolicyName::OneCycle => toml::Value::try_from(self.one_cycle_moms()?)?,
-                _ => match pair(parse_moms(self.moms.as_deref(), 2)?) {
-                    Some(p) => toml::Value::try_from(p)?,
-                    None => {
-                        table.remove("moms");
-                        return Ok(toml::Value::Table(table).try_into()?);
-                    }
-                },
+                PolicyName::OneCycle => Some(toml::Value::try_from(self.one_cycle_moms()?)?),
+                _ => {
+                    let pair = pair(parse_moms(self.moms.as_deref(), 2)?);
+                    pair.map(toml::Value::try_from).transpose()?
+                }
             };
-            table.insert("moms".to_string(), moms);
+            match moms {
+                Some(m) => table.insert("moms".to_string(), m),
+                None => table.remove("moms"),
+            };
         }
         Ok(toml::Value::Table(table).try_into()?)
     }
