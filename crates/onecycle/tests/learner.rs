@@ -255,9 +255,14 @@ fn a_resumed_run_equals_the_uninterrupted_run_bit_for_bit() {
         assert_eq!(s.stopped.as_deref(), Some("crash"));
         drop(first);
 
-        // A fresh process would rebuild the learner (different init seed on purpose) and load.
-        tch::manual_seed(99);
+        // A fresh process rebuilds the learner and loads; weights other than the saved ones
+        // (here all 0.5) must not survive the load.
         let mut resumed = learner(config);
+        tch::no_grad(|| {
+            for (_, mut v) in resumed.var_store().variables() {
+                let _ = v.fill_(0.5);
+            }
+        });
         let at = resumed
             .load_checkpoint(&RunDir::new(&dir).checkpoint())
             .unwrap();
@@ -426,13 +431,16 @@ fn epoch_based_helpers_convert_epochs_to_steps() {
 #[test]
 fn a_failing_forward_pass_is_an_error_naming_libtorch_s_reason() {
     // The model expects 5 features; the data has 8.
-    let vs = nn::VarStore::new(Device::Cpu);
-    let net = nn::seq_t().add(nn::linear(vs.root() / "fc", 5, 1, Default::default()));
-    let mut l = Learner::builder(vs, net, regression(0))
-        .loss(mse())
-        .config(TrainConfig::default())
-        .build()
-        .unwrap();
+    let mut l = {
+        let _lock = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = nn::seq_t().add(nn::linear(vs.root() / "fc", 5, 1, Default::default()));
+        Learner::builder(vs, net, regression(0))
+            .loss(mse())
+            .config(TrainConfig::default())
+            .build()
+            .unwrap()
+    };
     let err = l.fit(1, &one_cycle()).unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains("the forward pass failed"), "{msg}");
