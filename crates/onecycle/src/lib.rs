@@ -49,6 +49,7 @@ pub mod evaluate;
 pub mod history;
 pub mod interrupt;
 pub mod learner;
+pub mod lookahead;
 pub mod lr_find;
 pub mod memory;
 pub mod metrics;

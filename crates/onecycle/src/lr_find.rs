@@ -49,6 +49,7 @@ impl<D: Data> Learner<D> {
             schedule: Box::new(sweep),
             start: Position::default(),
             validate: false,
+            lookahead: false,
         };
         let wd = options.wd.unwrap_or(self.config().wd);
         let mut test = RangeTest::new(options);

@@ -51,13 +51,30 @@ pub struct Hyper {
     pub wd: f64,
 }
 
-/// A trainable tensor with the group it belongs to and whether weight decay applies to it.
+/// A trainable tensor with the group it belongs to, whether weight decay applies to it, and a
+/// factor on its group's learning rate (1 for most; airbench's BatchNorm biases take 64).
 #[derive(Debug)]
 pub struct Param {
     pub name: String,
     pub tensor: Tensor,
     pub group: usize,
     pub decay: bool,
+    /// The parameter steps at `lr_scale · lr` with weight decay `wd / lr_scale`: a faster
+    /// parameter whose decay per step (`lr · wd`) stays its group's.
+    pub lr_scale: f64,
+}
+
+impl Param {
+    /// A parameter of `group` with weight decay and its group's learning rate.
+    pub fn new(name: impl Into<String>, tensor: Tensor, group: usize) -> Param {
+        Param {
+            name: name.into(),
+            tensor,
+            group,
+            decay: true,
+            lr_scale: 1.0,
+        }
+    }
 }
 
 /// Per-parameter state: SGD's momentum buffer, or Adam's moments and step count.
@@ -122,7 +139,12 @@ impl Optimizer {
         let _guard = tch::no_grad_guard();
         for ((param, state), grad) in self.params.iter_mut().zip(&mut self.state).zip(grads) {
             let Some(grad) = grad else { continue };
-            let h = hypers[param.group];
+            let group = hypers[param.group];
+            let h = Hyper {
+                lr: group.lr * param.lr_scale,
+                wd: group.wd / param.lr_scale,
+                ..group
+            };
             let wd = if param.decay { h.wd } else { 0.0 };
             let p = &mut param.tensor;
             match self.kind {

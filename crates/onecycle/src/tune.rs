@@ -175,6 +175,7 @@ impl<D: Data> Learner<D> {
             schedule,
             start: Position::default(),
             validate: false,
+            lookahead: false,
         };
         let mut stop = StopAfter(steps);
         self.with_fit_state(wd, |learner| {
@@ -210,6 +211,7 @@ impl<D: Data> Learner<D> {
             schedule: constant.build(n).context("the speed probe")?,
             start: Position::default(),
             validate: false,
+            lookahead: false,
         };
         let held = match self.device() {
             Device::Cpu => {

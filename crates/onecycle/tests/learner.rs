@@ -8,6 +8,7 @@ use onecycle::callbacks::{Callback, Checkpointer, Ctx, EpochInfo, Flow};
 use onecycle::data::TensorData;
 use onecycle::history::RunLog;
 use onecycle::learner::{mse, Diverged, Learner, Lrs, TrainConfig};
+use onecycle::lookahead::LookaheadConfig;
 use onecycle::optim::{OptKind, WdMode};
 use record::RunDir;
 use schedule::{ConstantParams, OneCycleParams, Policy};
@@ -233,12 +234,27 @@ fn run_dir_files(dir: &Path) -> (String, Vec<String>) {
 
 #[test]
 fn a_resumed_run_equals_the_uninterrupted_run_bit_for_bit() {
-    for opt in [OptKind::Sgd { nesterov: true }, OptKind::adam()] {
+    // The third run averages its weights every 3 steps (the average must resume too, at step
+    // 16 between two pulls) and steps BatchNorm biases 8× faster.
+    let averaged = TrainConfig {
+        opt: OptKind::Sgd { nesterov: true },
+        lookahead: Some(LookaheadConfig {
+            every: 3,
+            rate: 0.9,
+        }),
+        bn_bias_lr_scale: 8.0,
+        ..TrainConfig::default()
+    };
+    for (opt, base) in [
+        (OptKind::Sgd { nesterov: true }, TrainConfig::default()),
+        (OptKind::adam(), TrainConfig::default()),
+        (OptKind::Sgd { nesterov: true }, averaged),
+    ] {
         let config = TrainConfig {
             opt,
             wd: 1e-2,
             wd_mode: WdMode::Decoupled,
-            ..TrainConfig::default()
+            ..base
         };
         let whole_dir = temp_dir("whole");
         let mut whole = learner(config.clone());
@@ -281,6 +297,59 @@ fn a_resumed_run_equals_the_uninterrupted_run_bit_for_bit() {
             run_dir_files(&whole_dir),
             "{opt:?}: history differs"
         );
+    }
+}
+
+#[test]
+fn lookahead_whose_period_outlasts_the_fit_ends_on_the_starting_weights() {
+    // The average starts at the initial weights; with no pull before the end, the final pull
+    // (decay 1) puts them back, BatchNorm statistics included.
+    let config = TrainConfig {
+        lookahead: Some(LookaheadConfig {
+            every: 1000,
+            rate: 0.9,
+        }),
+        ..TrainConfig::default()
+    };
+    let mut l = learner(config);
+    let start = weights(&l);
+    let s = l.fit(2, &one_cycle()).unwrap();
+    assert_eq!(s.steps, 16);
+    assert_eq!(weights(&l), start);
+    // Without lookahead the same fit moves them.
+    let mut plain = learner(TrainConfig::default());
+    plain.fit(2, &one_cycle()).unwrap();
+    assert_ne!(weights(&plain), start);
+}
+
+#[test]
+fn a_bn_bias_lr_scale_speeds_up_batch_norm_biases_only() {
+    // One step at a constant LR: every other parameter sees the same gradient and LR, so only
+    // body.bn.bias moves differently, by 8× the plain step.
+    let constant = Policy::Constant(ConstantParams {
+        lr: 0.01,
+        momentum: None,
+    });
+    let fast = TrainConfig {
+        bn_bias_lr_scale: 8.0,
+        ..TrainConfig::default()
+    };
+    let (mut a, mut b) = (learner(TrainConfig::default()), learner(fast));
+    let before = weights(&a);
+    for l in [&mut a, &mut b] {
+        l.add_callback(Box::new(StopAfterSteps(1)));
+        l.fit(1, &constant).unwrap();
+    }
+    for (((name, w0), (_, wa)), (_, wb)) in before.iter().zip(weights(&a)).zip(weights(&b)) {
+        if name == "body.bn.bias" {
+            for ((p0, pa), pb) in w0.iter().zip(&wa).zip(&wb) {
+                let (da, db) = (pa - p0, pb - p0);
+                assert!((db - 8.0 * da).abs() <= 1e-6 + 1e-4 * da.abs(), "{da} vs {db}");
+            }
+            assert_ne!(wa, wb);
+        } else {
+            assert_eq!(wa, wb, "{name}");
+        }
     }
 }
 

@@ -17,12 +17,7 @@ const GRADS: [[f32; 6]; 3] = [
 const HYPERS: [(f64, f64, f64); 3] = [(0.1, 0.95, 1e-2), (0.4, 0.9, 1e-2), (0.05, 0.85, 1e-2)];
 
 fn param(values: &[f32]) -> Vec<Param> {
-    vec![Param {
-        name: "w".into(),
-        tensor: Tensor::from_slice(values),
-        group: 0,
-        decay: true,
-    }]
+    vec![Param::new("w", Tensor::from_slice(values), 0)]
 }
 
 fn run(kind: OptKind, mode: WdMode) -> Vec<f32> {
@@ -100,12 +95,7 @@ fn run_f64(kind: OptKind, mode: WdMode) -> Vec<f64> {
     let mut opt = Optimizer::new(
         kind,
         mode,
-        vec![Param {
-            name: "w".into(),
-            tensor: Tensor::from_slice(&p0),
-            group: 0,
-            decay: true,
-        }],
+        vec![Param::new("w", Tensor::from_slice(&p0), 0)],
     );
     for (g, &(lr, momentum, wd)) in GRADS.iter().zip(&HYPERS) {
         let g: Vec<f64> = g.iter().map(|&v| v as f64).collect();
@@ -179,23 +169,11 @@ fn adam_follows_the_bias_corrected_formula_by_hand() {
 fn groups_get_their_own_hyper_parameters_and_no_decay_params_skip_decay() {
     let one = || Tensor::from_slice(&[1.0f64]);
     let params = vec![
+        Param::new("body", one(), 0),
+        Param::new("head", one(), 1),
         Param {
-            name: "body".into(),
-            tensor: one(),
-            group: 0,
-            decay: true,
-        },
-        Param {
-            name: "head".into(),
-            tensor: one(),
-            group: 1,
-            decay: true,
-        },
-        Param {
-            name: "bias".into(),
-            tensor: one(),
-            group: 1,
             decay: false,
+            ..Param::new("bias", one(), 1)
         },
     ];
     let mut opt = Optimizer::new(OptKind::Sgd { nesterov: false }, WdMode::L2, params);
@@ -220,6 +198,26 @@ fn groups_get_their_own_hyper_parameters_and_no_decay_params_skip_decay() {
         .collect();
     // p − lr·(g + wd·p): body 1 − 0.01·1.5, head 1 − 0.1·1.5, bias 1 − 0.1·1.
     close(&values, &[0.985, 0.85, 0.9]);
+}
+
+#[test]
+fn a_scaled_parameter_steps_faster_with_the_same_decay_per_step() {
+    // lr_scale 64 at lr 0.01, wd 0.5: p − 0.64·(g + (0.5/64)·p) = 1 − 0.64·1 − 0.01·0.5, against
+    // the unscaled 1 − 0.01·1.5. Nesterov and L2 as airbench's BatchNorm biases.
+    for (scale, want) in [(1.0, 1.0 - 0.01 * 1.5), (64.0, 1.0 - 0.64 - 0.005)] {
+        let scaled = Param {
+            lr_scale: scale,
+            ..Param::new("bn.bias", Tensor::from_slice(&[1.0f64]), 0)
+        };
+        let mut opt = Optimizer::new(OptKind::Sgd { nesterov: true }, WdMode::L2, vec![scaled]);
+        let h = Hyper {
+            lr: 0.01,
+            momentum: 0.0,
+            wd: 0.5,
+        };
+        opt.step(&[Some(Tensor::from_slice(&[1.0f64]))], &[h]).unwrap();
+        close(&[opt.params()[0].tensor.double_value(&[0])], &[want]);
+    }
 }
 
 #[test]

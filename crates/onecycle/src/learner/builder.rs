@@ -11,6 +11,7 @@ use super::update::{TrainConfig, Update};
 use super::{cross_entropy, Callback, Core, Learner, LossFn};
 use crate::amp::Precision;
 use crate::data::Data;
+use crate::lookahead::Lookahead;
 use crate::metrics::Metric;
 use crate::strategy::{Single, Strategy};
 
@@ -95,6 +96,7 @@ impl<D: Data> LearnerBuilder<D> {
         let named = self.vs.variables().into_iter().collect();
         let update = Update::new(named, self.groups, &*self.group_of, self.config)?;
         let state = FitState::new(update.config.diverge_factor);
+        let lookahead = update.config.lookahead.map(Lookahead::new);
         let mut callbacks: Vec<Box<dyn Callback>> = vec![Box::new(DivergenceGuard::default())];
         callbacks.extend(self.callbacks);
         let mut learner = Learner {
@@ -105,6 +107,7 @@ impl<D: Data> LearnerBuilder<D> {
                 update,
                 strategy: self.strategy,
                 state,
+                lookahead,
             },
             data: self.data,
             callbacks,

@@ -43,6 +43,8 @@ pub(crate) struct Plan {
     pub schedule: Box<dyn Schedule>,
     pub start: Position,
     pub validate: bool,
+    /// Whether the learner's lookahead applies (a fit, not a range test or probe).
+    pub lookahead: bool,
 }
 
 impl<D: Data> Learner<D> {
@@ -81,7 +83,13 @@ impl<D: Data> Learner<D> {
             schedule,
             start,
             validate: true,
+            lookahead: true,
         };
+        if start.step == 0 {
+            if let Some(lookahead) = self.core.lookahead.as_mut() {
+                lookahead.average = None;
+            }
+        }
         let mut callbacks = std::mem::take(&mut self.callbacks);
         let mut each: Vec<&mut dyn Callback> = callbacks
             .iter_mut()
@@ -198,6 +206,14 @@ impl<D: Data> Learner<D> {
     ) -> Result<(Option<StepInfo>, Flow)> {
         let plan = fit.plan;
         let point = plan.schedule.at(step)?;
+        // Lookahead (a fit's, not a range test's) starts its average before the first step.
+        let averaged = match plan.lookahead && self.core.lookahead.is_some() {
+            true => Some(self.core.variables()),
+            false => None,
+        };
+        if let (Some(vars), Some(lookahead)) = (&averaged, self.core.lookahead.as_mut()) {
+            lookahead.start(vars);
+        }
         let core = &mut self.core;
         let momentum = point.momentum.unwrap_or(core.update.config.momentum);
         let (loss_value, items, pending) = core.forward(micro)?;
@@ -219,6 +235,9 @@ impl<D: Data> Learner<D> {
             return Ok((None, flow));
         }
         info.skipped = self.core.backward_update(pending, point.lr, momentum)?;
+        if let (Some(vars), Some(lookahead)) = (&averaged, self.core.lookahead.as_mut()) {
+            lookahead.after_step(vars, step + 1, plan.epochs * plan.batches);
+        }
         // Before `after_step`, so that a checkpoint written there carries it.
         let (sum, n) = &mut self.core.state.epoch_loss;
         *sum += info.loss * info.items as f64;

@@ -30,6 +30,7 @@ use crate::amp::{Autocast, GradScaler, Precision, ScalerConfig};
 use crate::checkpoint::Position;
 use crate::data::{Batch, Data};
 use crate::device;
+use crate::lookahead::Lookahead;
 use crate::metrics::Metric;
 use crate::optim::Optimizer;
 use crate::strategy::Strategy;
@@ -73,9 +74,18 @@ pub(crate) struct Core {
     update: Update,
     strategy: Box<dyn Strategy>,
     state: FitState,
+    /// The weights' average that lookahead pulls them to (see [`crate::lookahead`]).
+    lookahead: Option<Lookahead>,
 }
 
 impl Core {
+    /// The model's variables (weights and BatchNorm statistics), in name order.
+    fn variables(&self) -> Vec<(String, Tensor)> {
+        let mut vars: Vec<(String, Tensor)> = self.model.vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    }
+
     /// The model's outputs for `batch` and its targets, both on the model's device.
     fn outputs(&self, batch: Batch, train: bool) -> Result<(Tensor, Tensor)> {
         let inputs = self.model.prepare(batch.inputs);

@@ -41,12 +41,14 @@ impl Core {
     /// as named tensors.
     fn state_tensors(&self) -> Vec<(String, Tensor)> {
         let mut out: Vec<(String, Tensor)> = self
-            .model
-            .vs
             .variables()
             .into_iter()
             .map(|(k, v)| (format!("model.{k}"), v))
             .collect();
+        if let Some(average) = self.lookahead.as_ref().and_then(|l| l.average.as_ref()) {
+            let copies = average.iter();
+            out.extend(copies.map(|(k, v)| (format!("lookahead.{k}"), v.shallow_clone())));
+        }
         let opt = self.update.opt.state_tensors().into_iter();
         out.extend(opt.map(|(k, v)| (format!("opt.{k}"), v)));
         if let Some(scaler) = &self.update.scaler {
@@ -73,6 +75,7 @@ impl Core {
         let mut vars = self.model.vs.variables();
         let mut opt_state = BTreeMap::new();
         let mut amp_state = BTreeMap::new();
+        let mut average = Vec::new();
         let mut seen = 0;
         for (name, value) in state {
             if let Some(var) = name.strip_prefix("model.") {
@@ -92,6 +95,11 @@ impl Core {
                 opt_state.insert(key.to_string(), value.shallow_clone());
             } else if let Some(key) = name.strip_prefix("amp.") {
                 amp_state.insert(key, value);
+            } else if let Some(var) = name.strip_prefix("lookahead.") {
+                let Some(target) = vars.get(var) else {
+                    bail!("the checkpoint averages a variable {var:?} that the model does not have");
+                };
+                average.push((var.to_string(), value.to_device(target.device()).copy()));
             }
         }
         if seen != vars.len() {
@@ -107,6 +115,11 @@ impl Core {
             amp_state.get("growth_tracker"),
         ) {
             scaler.load_state_tensors(scale, tracker)?;
+        }
+        // Without a saved average (a fit not yet started), the next fit starts its own.
+        if let Some(lookahead) = self.lookahead.as_mut() {
+            average.sort_by(|a, b| a.0.cmp(&b.0));
+            lookahead.average = (!average.is_empty()).then_some(average);
         }
         self.update.opt.load_state_tensors(&opt_state)
     }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use crate::amp::GradScaler;
+use crate::lookahead::LookaheadConfig;
 use crate::optim::{clip_grad_norm, is_bn_or_bias, Hyper, OptKind, Optimizer, Param, WdMode};
 use crate::strategy::Strategy;
 
@@ -28,10 +29,21 @@ pub struct TrainConfig {
     /// batches, weighted by their sizes, so that it equals one step on their union.
     #[serde(default = "one")]
     pub accumulate: usize,
+    /// BatchNorm biases step at this multiple of their group's LR, with their weight decay
+    /// divided by it (airbench94's 64; see [`Param::lr_scale`]).
+    #[serde(default = "one_f64")]
+    pub bn_bias_lr_scale: f64,
+    /// An exponential average of the weights that the weights are reset to every few steps.
+    #[serde(default)]
+    pub lookahead: Option<LookaheadConfig>,
 }
 
 fn one() -> usize {
     1
+}
+
+fn one_f64() -> f64 {
+    1.0
 }
 
 impl Default for TrainConfig {
@@ -46,6 +58,8 @@ impl Default for TrainConfig {
             clip: None,
             diverge_factor: 10.0,
             accumulate: 1,
+            bn_bias_lr_scale: 1.0,
+            lookahead: None,
         }
     }
 }
@@ -95,6 +109,12 @@ impl Update {
     ) -> Result<Update> {
         let mut named = named;
         named.sort_by(|a, b| a.0.cmp(&b.0));
+        // A BatchNorm layer is what keeps running statistics.
+        let norms: Vec<&str> = named
+            .iter()
+            .filter_map(|(n, _)| n.strip_suffix(".running_mean"))
+            .collect();
+        let bn_biases: Vec<String> = norms.iter().map(|n| format!("{n}.bias")).collect();
         let mut params = Vec::new();
         for (name, tensor) in named {
             if !tensor.requires_grad() {
@@ -105,11 +125,16 @@ impl Update {
                 bail!("variable {name} is in group {group}, but the model has {groups} groups");
             }
             let decay = config.bn_wd || !is_bn_or_bias(&tensor);
+            let lr_scale = match bn_biases.contains(&name) {
+                true => config.bn_bias_lr_scale,
+                false => 1.0,
+            };
             params.push(Param {
                 name,
                 tensor,
                 group,
                 decay,
+                lr_scale,
             });
         }
         if params.is_empty() {
