@@ -82,7 +82,10 @@ impl Lookahead {
             return;
         };
         let _guard = tch::no_grad_guard();
-        for ((_, avg), (_, var)) in average.iter_mut().zip(vars.iter().filter(|(_, v)| v.is_floating_point())) {
+        for ((_, avg), (_, var)) in average
+            .iter_mut()
+            .zip(vars.iter().filter(|(_, v)| v.is_floating_point()))
+        {
             let _ = avg.lerp_(var, 1.0 - decay);
             var.shallow_clone().copy_(avg);
         }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use onecycle::callbacks::{Callback, Checkpointer, Ctx, EpochInfo, Flow};
+use onecycle::callbacks::{Callback, Checkpointer, Ctx, EpochInfo, Flow, FreezeAfter};
 use onecycle::data::TensorData;
 use onecycle::history::RunLog;
 use onecycle::learner::{mse, Diverged, Learner, Lrs, TrainConfig};
@@ -301,6 +301,28 @@ fn a_resumed_run_equals_the_uninterrupted_run_bit_for_bit() {
 }
 
 #[test]
+fn freeze_after_trains_the_first_groups_for_the_first_epochs_only() {
+    // At a constant LR the first epoch is the same in both runs; the body then stops where a
+    // one-epoch run leaves it, while the head trains on.
+    let constant = Policy::Constant(ConstantParams {
+        lr: 0.05,
+        momentum: None,
+    });
+    let mut one = learner(TrainConfig::default());
+    one.fit(1, &constant).unwrap();
+    let mut two = learner(TrainConfig::default());
+    two.add_callback(Box::new(FreezeAfter {
+        groups: 1,
+        epochs: 1,
+    }));
+    two.fit(2, &constant).unwrap();
+    for ((name, a), (_, b)) in weights(&one).iter().zip(weights(&two)) {
+        let trainable_body = name.starts_with("body") && !name.contains("running");
+        assert_eq!(trainable_body, *a == b, "{name}");
+    }
+}
+
+#[test]
 fn lookahead_whose_period_outlasts_the_fit_ends_on_the_starting_weights() {
     // The average starts at the initial weights; with no pull before the end, the final pull
     // (decay 1) puts them back, BatchNorm statistics included.
@@ -344,7 +366,10 @@ fn a_bn_bias_lr_scale_speeds_up_batch_norm_biases_only() {
         if name == "body.bn.bias" {
             for ((p0, pa), pb) in w0.iter().zip(&wa).zip(&wb) {
                 let (da, db) = (pa - p0, pb - p0);
-                assert!((db - 8.0 * da).abs() <= 1e-6 + 1e-4 * da.abs(), "{da} vs {db}");
+                assert!(
+                    (db - 8.0 * da).abs() <= 1e-6 + 1e-4 * da.abs(),
+                    "{da} vs {db}"
+                );
             }
             assert_ne!(wa, wb);
         } else {

@@ -215,7 +215,8 @@ fn a_scaled_parameter_steps_faster_with_the_same_decay_per_step() {
             momentum: 0.0,
             wd: 0.5,
         };
-        opt.step(&[Some(Tensor::from_slice(&[1.0f64]))], &[h]).unwrap();
+        opt.step(&[Some(Tensor::from_slice(&[1.0f64]))], &[h])
+            .unwrap();
         close(&[opt.params()[0].tensor.double_value(&[0])], &[want]);
     }
 }

@@ -7,11 +7,12 @@ use anyhow::{bail, Context, Result};
 use onecycle::amp::Precision;
 use onecycle::device::DeviceSpec;
 use onecycle::learner::TrainConfig;
+use onecycle::lookahead::LookaheadConfig;
 use onecycle::optim::{OptKind, WdMode};
 use schedule::{OneCycleParams, Policy};
 use serde::{Deserialize, Serialize};
 use vision::models::ModelName;
-use vision::{DataOptions, SizePhase};
+use vision::{BatchAugment, DataOptions, SizePhase};
 
 /// The largest image side `sizes` may ask for: a batch of 128 images of 1024² px is already
 /// 1.6 GB of fp32 input; larger sizes are a typo far more often than a wish.
@@ -26,14 +27,27 @@ pub const DEFAULT_MAX_LR: f64 = 0.4;
 /// The settings a resumed run may change: where the data lives, where and on how many loader
 /// threads it trains, and the test-time augmentation after training. Any other change would make
 /// the rest of the run a different run from the one its folder records.
-pub const RESUMABLE: [&str; 6] = [
+pub const RESUMABLE: [&str; 7] = [
     "data",
     "workers",
     "device",
     "cudnn_benchmark",
     "tta",
     "tta_beta",
+    "tta_views",
 ];
+
+/// Which views test-time augmentation averages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum TtaViews {
+    /// The image and its mirror, blended by `tta_beta` (fastai's TTA).
+    #[default]
+    Flip,
+    /// Six views: the image, its one-pixel shifts down-right and up-left, and their mirrors
+    /// (airbench's; `tta_beta` unused, see [`crate::tta_translate_accuracy`]).
+    MirrorTranslate,
+}
 
 /// Which update rule `fit` uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -70,6 +84,16 @@ pub struct FitConfig {
     pub true_wd: bool,
     /// Skip weight decay on batch-norm and bias parameters.
     pub no_bn_wd: bool,
+    /// BatchNorm biases step at this multiple of the LR, their weight decay divided by it.
+    #[serde(default = "one_f64", skip_serializing_if = "is_one_f64")]
+    pub bn_bias_lr_scale: f64,
+    /// Pull the weights to their running average every few steps (airbench's lookahead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookahead: Option<LookaheadConfig>,
+    /// The first layer group trains for this many epochs, then stays frozen (the speed-run
+    /// net's whitening bias).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_group_epochs: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip: Option<f64>,
     pub label_smoothing: f64,
@@ -78,6 +102,10 @@ pub struct FitConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_valid: Option<usize>,
     pub augment: bool,
+    /// Augment whole training batches held on the device (translate, flip) instead of each
+    /// image on the loader's workers; `augment` must then be false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_augment: Option<BatchAugment>,
     /// Progressive resizing: the training image side of each phase, in order; the last is also the
     /// validation size. Empty: no resizing (image folders then use [`vision::image_data::DEFAULT_FOLDER_SIZE`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -103,6 +131,8 @@ pub struct FitConfig {
     /// Test-time augmentation: also report accuracy averaged over flips, blended by `tta_beta`.
     pub tta: bool,
     pub tta_beta: f64,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub tta_views: TtaViews,
     pub seed: u64,
     pub schedule: Policy,
 }
@@ -132,11 +162,15 @@ impl FitConfig {
             wd: 5e-4,
             true_wd: false,
             no_bn_wd: false,
+            bn_bias_lr_scale: 1.0,
+            lookahead: None,
+            first_group_epochs: None,
             clip: None,
             label_smoothing: 0.0,
             limit_train: None,
             limit_valid: None,
             augment: true,
+            batch_augment: None,
             sizes: Vec::new(),
             size_fractions: Vec::new(),
             channels_last: true,
@@ -147,6 +181,7 @@ impl FitConfig {
             sync_bn: false,
             tta: false,
             tta_beta: 0.25,
+            tta_views: TtaViews::Flip,
             seed: 0,
             schedule,
         }
@@ -239,6 +274,8 @@ impl FitConfig {
             momentum: self.momentum,
             clip: self.clip,
             accumulate: self.accumulate,
+            bn_bias_lr_scale: self.bn_bias_lr_scale,
+            lookahead: self.lookahead,
             ..TrainConfig::default()
         }
     }
@@ -289,6 +326,23 @@ impl FitConfig {
         }
         if self.limit_train == Some(0) || self.limit_valid == Some(0) {
             bail!("limits must be at least 1");
+        }
+        if !(self.bn_bias_lr_scale.is_finite() && self.bn_bias_lr_scale > 0.0) {
+            bail!(
+                "bn_bias_lr_scale must be a finite number > 0, got {}",
+                self.bn_bias_lr_scale
+            );
+        }
+        if let Some(lookahead) = &self.lookahead {
+            lookahead.validate()?;
+        }
+        if self.batch_augment.is_some() {
+            if self.augment {
+                bail!("batch_augment replaces the loader's augmentation: set augment = false");
+            }
+            if !self.sizes.is_empty() {
+                bail!("batch_augment does not combine with progressive resizing (sizes)");
+            }
         }
         self.size_phases()?;
         Ok(())
@@ -389,6 +443,18 @@ fn one() -> usize {
 
 fn is_one(n: &usize) -> bool {
     *n == 1
+}
+
+fn one_f64() -> f64 {
+    1.0
+}
+
+fn is_one_f64(x: &f64) -> bool {
+    *x == 1.0
+}
+
+fn is_default<T: Default + PartialEq>(x: &T) -> bool {
+    *x == T::default()
 }
 
 /// Reads a `config.toml` (a run folder's, or one written by hand with the same keys).

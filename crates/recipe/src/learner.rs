@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use anyhow::{bail, Result};
+use onecycle::callbacks::FreezeAfter;
 use onecycle::data::{Data, Shard};
 use onecycle::device::DeviceSpec;
 use onecycle::dist::{self, Ddp, ProcessGroup};
@@ -25,8 +26,14 @@ pub fn learner(config: &FitConfig, group: Option<&Rc<ProcessGroup>>) -> Result<L
     };
     let phases = config.size_phases()?;
     let options = config.data_options();
-    let (data, classes) =
+    let (mut data, classes) =
         ImageData::open(config.data.as_deref(), &options, &phases, config.epochs)?;
+    if let Some(augment) = config.batch_augment {
+        if group.is_some() {
+            bail!("batch_augment does not combine with data-parallel training (launch)");
+        }
+        data.augment_batches(augment, config.seed, config.device.resolve()?)?;
+    }
     let whitening = match config.model.whitens() {
         true => Some(data.train_inputs(WHITENING_IMAGES)?),
         false => None,
@@ -43,6 +50,9 @@ pub fn learner(config: &FitConfig, group: Option<&Rc<ProcessGroup>>) -> Result<L
         learner.use_channels_last();
     }
     learner.add_metric(Box::new(accuracy()));
+    if let Some(epochs) = config.first_group_epochs {
+        learner.add_callback(Box::new(FreezeAfter { groups: 1, epochs }));
+    }
     if let Some(g) = group {
         data_parallel(&mut learner, &config, g.clone())?;
     }

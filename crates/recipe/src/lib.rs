@@ -30,7 +30,9 @@ pub mod range_tests;
 pub mod session;
 pub mod tune;
 
-pub use config::{overlay, parse_config, read_config, FitConfig, Opt, DEFAULT_MAX_LR, RESUMABLE};
+pub use config::{
+    overlay, parse_config, read_config, FitConfig, Opt, TtaViews, DEFAULT_MAX_LR, RESUMABLE,
+};
 pub use evaluate::{evaluate, trained_learner};
 pub use export::export_pytorch;
 pub use learner::{learner, model_learner, rank_config, tta_accuracy, tta_translate_accuracy};

@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use crate::config::{parse_config, read_config, FitConfig};
 
 /// `(name, TOML text)` of every fit preset.
-pub const FIT_PRESETS: [(&str, &str); 2] = [
+pub const FIT_PRESETS: [(&str, &str); 3] = [
     (
         "imagenet",
         include_str!("../../../presets/fit/imagenet.toml"),
@@ -17,6 +17,10 @@ pub const FIT_PRESETS: [(&str, &str); 2] = [
     (
         "resnet9-dawnbench",
         include_str!("../../../presets/fit/resnet9-dawnbench.toml"),
+    ),
+    (
+        "speedrun",
+        include_str!("../../../presets/fit/speedrun.toml"),
     ),
 ];
 

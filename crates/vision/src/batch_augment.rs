@@ -9,10 +9,12 @@
 use anyhow::{bail, Result};
 use onecycle::data::{Batch, Batches, Data};
 use onecycle::rng::Rng;
+use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 /// How training images are flipped horizontally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Flip {
     None,
     /// Each image with probability ½ in every epoch.
@@ -23,7 +25,8 @@ pub enum Flip {
 
 /// Batch augmentation: translation by up to `translate` pixels each way (reflect padding), then
 /// the flip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BatchAugment {
     pub translate: usize,
     pub flip: Flip,

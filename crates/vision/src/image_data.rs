@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use onecycle::data::{Batch, Batches, Data, Shard};
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 use crate::augment::{Augment, FolderCrop, Normalize};
+use crate::batch_augment::{BatchAugment, DeviceImages};
 use crate::dataset::Dataset;
 use crate::folder::ImageFiles;
 use crate::loader::{Loader, LoaderOptions};
@@ -34,6 +35,9 @@ pub struct ImageData {
     shard: Option<Shard>,
     /// The class names, by label.
     classes: Vec<String>,
+    /// Training batches served from the device instead of the loader (see
+    /// [`ImageData::augment_batches`]).
+    on_device: Option<DeviceImages>,
 }
 
 impl ImageData {
@@ -106,6 +110,7 @@ impl ImageData {
             valid: Loader::new(valid, valid_opts)?,
             shard: None,
             classes,
+            on_device: None,
         })
     }
 
@@ -147,6 +152,7 @@ impl ImageData {
             valid: Loader::from_files(valid, FolderCrop::valid(last.size), valid_opts)?,
             shard: None,
             classes,
+            on_device: None,
         })
     }
 
@@ -173,6 +179,36 @@ impl ImageData {
             bail!("there are no training images");
         }
         Ok(Tensor::cat(&inputs, 0))
+    }
+
+    /// Trains on every training image held normalised in one tensor on `device`, shuffled by
+    /// `seed` and augmented a whole batch at a time by `augment` (airbench's way: no per-image
+    /// loader work); validation keeps its loader. For in-memory data sets without progressive
+    /// resizing or sharding.
+    pub fn augment_batches(
+        &mut self,
+        augment: BatchAugment,
+        seed: u64,
+        device: Device,
+    ) -> Result<()> {
+        let Some(dataset) = self.train.dataset() else {
+            bail!("batch augmentation holds the images in memory: it needs a decoded data set such as CIFAR-10, not an image folder");
+        };
+        if !self.earlier.is_empty() {
+            bail!("batch augmentation does not combine with progressive resizing (sizes)");
+        }
+        if self.shard.is_some() {
+            bail!("batch augmentation does not combine with data-parallel training");
+        }
+        let n = self.train.items();
+        let labels: Vec<i64> = dataset.labels()[..n].iter().map(|&l| l as i64).collect();
+        let images = self.train_inputs(n)?;
+        let batch = self.train.options().batch_size;
+        let train = (images, Tensor::from_slice(&labels));
+        self.on_device = Some(DeviceImages::new(
+            train, None, batch, augment, seed, device,
+        )?);
+        Ok(())
     }
 
     /// The training loader of epoch `epoch` (the size phase it falls in).
@@ -244,12 +280,18 @@ fn batches(epoch: crate::loader::Epoch) -> Batches {
 
 impl Data for ImageData {
     fn train_batches(&self) -> usize {
-        self.train.len()
+        match &self.on_device {
+            Some(images) => images.train_batches(),
+            None => self.train.len(),
+        }
     }
     fn train_items(&self) -> usize {
         self.train.items()
     }
     fn train_epoch(&self, epoch: usize, skip: usize) -> Result<Batches> {
+        if let Some(images) = &self.on_device {
+            return images.train_epoch(epoch, skip);
+        }
         let loader = self.train_loader(epoch);
         Ok(batches(match self.shard {
             Some(shard) => loader.epoch_shard(epoch as u64, skip, shard),

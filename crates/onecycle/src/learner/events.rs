@@ -129,6 +129,11 @@ impl Ctx<'_> {
         self.core.save_checkpoint(path, at)
     }
 
+    /// Freezes every layer group before `n` and unfreezes the rest ([`super::Learner::freeze_to`]).
+    pub fn freeze_to(&mut self, n: usize) {
+        self.core.update.freeze_to(n);
+    }
+
     /// Loss and metrics of one batch in evaluation mode.
     pub fn eval_batch(&mut self, batch: Batch) -> Result<(f64, Vec<(String, f64)>)> {
         self.core.eval_batch(batch)

@@ -307,8 +307,7 @@ impl<D: Data> Learner<D> {
 
     /// Freezes every group before `n` (fastai's `freeze_to`); `n = 0` unfreezes all.
     pub fn freeze_to(&mut self, n: usize) {
-        let groups = self.core.update.groups;
-        self.core.update.frozen = (0..groups).map(|g| g < n).collect();
+        self.core.update.freeze_to(n);
     }
 
     pub fn groups(&self) -> usize {

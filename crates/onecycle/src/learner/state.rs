@@ -97,7 +97,9 @@ impl Core {
                 amp_state.insert(key, value);
             } else if let Some(var) = name.strip_prefix("lookahead.") {
                 let Some(target) = vars.get(var) else {
-                    bail!("the checkpoint averages a variable {var:?} that the model does not have");
+                    bail!(
+                        "the checkpoint averages a variable {var:?} that the model does not have"
+                    );
                 };
                 average.push((var.to_string(), value.to_device(target.device()).copy()));
             }

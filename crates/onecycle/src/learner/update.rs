@@ -150,6 +150,11 @@ impl Update {
         })
     }
 
+    /// Freezes every group before `n`; `n = 0` unfreezes all.
+    pub fn freeze_to(&mut self, n: usize) {
+        self.frozen = (0..self.groups).map(|g| g < n).collect();
+    }
+
     /// The trainable parameters of the unfrozen groups: their indices and tensors.
     fn live(&self) -> (Vec<usize>, Vec<Tensor>) {
         let params = self.opt.params();
