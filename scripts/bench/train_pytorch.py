@@ -1,5 +1,5 @@
 """PyTorch side of `onecycle bench train`: the same models (ResNet-20/56 with option-A shortcuts,
-ResNet-9), the same step (forward, cross-entropy, backward, SGD momentum 0.9 + weight decay 5e-4,
+ResNet-9, airbench94's speed-run net from speedrun_pytorch.py), the same step (forward, cross-entropy, backward, SGD momentum 0.9 + weight decay 5e-4,
 gradients set to None), the same synthetic batch and timing (3 warm-up steps, then at least 5
 steps and SECONDS seconds), on DEVICE (cpu, cuda, cuda:N) at PRECISION (fp32; bf16 or fp16 under
 autocast, fp16 with a GradScaler). Prints one JSON object.
@@ -95,6 +95,11 @@ class ResNet9(nn.Module):
 def build(name):
     if name == "resnet9":
         return ResNet9()
+    if name == "speedrun":
+        # airbench94's net, as `onecycle bench train` times it (the whitening filters' values do
+        # not change the step's cost).
+        from speedrun_pytorch import SpeedrunNet
+        return SpeedrunNet()
     return CifarResNet(int(name.removeprefix("resnet")))
 
 
