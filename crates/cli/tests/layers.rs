@@ -28,7 +28,7 @@ const CRATES: &[(&str, &[&str])] = &[
 /// lower layers only (so no two modules of a layer use each other, and there are no cycles).
 const ONECYCLE_LAYERS: &[&[&str]] = &[
     &["ops", "metrics", "checkpoint", "rng", "interrupt", "memory"],
-    &["amp", "optim", "data"],
+    &["amp", "optim", "data", "lookahead"],
     &["device", "strategy"],
     &["engine", "dist", "learner"],
     &["history", "progress", "bench", "lr_find", "evaluate"],

@@ -32,7 +32,7 @@ impl LookaheadConfig {
     /// with the last steps blended in when a regular pull falls there.
     pub fn decay(&self, done: usize, total: usize) -> Option<f64> {
         let progress = done as f64 / total.max(1) as f64;
-        if done % self.every == 0 {
+        if done.is_multiple_of(self.every) {
             Some(self.rate.powi(self.every as i32) * progress.powi(3))
         } else {
             (done >= total).then_some(1.0)
