@@ -7,19 +7,12 @@
 # ONECYCLE_BIN: a prebuilt binary (else target/release/onecycle, built first); PYTORCH: the
 # command that runs Python with torch 2.11 (else scripts/pytorch.sh, which installs it once).
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 batch=${1:-128}; seconds=${2:-10}; shift $(( $# > 2 ? 2 : $# ))
 models=${*:-resnet20 resnet56 resnet9}
 threads=$(nproc)
 device=${DEVICE:-cpu}; precision=${PRECISION:-fp32}
 layouts=${LAYOUTS:-nchw channels-last}
-if [[ -n ${ONECYCLE_BIN:-} ]]; then
-  bin=$ONECYCLE_BIN
-else
-  bin=$root/target/release/onecycle
-  "$root/scripts/cargo" build --release -q -p onecycle-cli
-fi
-read -r -a pytorch <<< "${PYTORCH:-$root/scripts/pytorch.sh}"
+source "$(dirname "${BASH_SOURCE[0]}")/engines.sh"
 out=$(mktemp)
 for model in $models; do
   for layout in $layouts; do

@@ -8,20 +8,13 @@
 # target/release/onecycle, built first); PYTORCH: the command that runs Python with torch 2.11 (else
 # scripts/pytorch.sh, which installs it once). Output: one JSON line per run, then the table.
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 data=${1:?usage: speedrun.sh DATA [SEEDS…] [-- EXTRA FLAGS]}; shift
 seeds=(); while [[ $# -gt 0 && $1 != -- ]]; do seeds+=("$1"); shift; done
 [[ ${1:-} == -- ]] && shift
 extra=("$@")
 [[ ${#seeds[@]} -gt 0 ]] || seeds=(0 1 2)
 device=${DEVICE:-cpu}; precision=${PRECISION:-fp32}
-if [[ -n ${ONECYCLE_BIN:-} ]]; then
-  bin=$ONECYCLE_BIN
-else
-  bin=$root/target/release/onecycle
-  "$root/scripts/cargo" build --release -q -p onecycle-cli
-fi
-read -r -a pytorch <<< "${PYTORCH:-$root/scripts/pytorch.sh}"
+source "$(dirname "${BASH_SOURCE[0]}")/engines.sh"
 bf16=(); [[ $precision == bf16 ]] && bf16=(--bf16)
 runs=$(mktemp -d); out=$runs/results.jsonl
 for seed in "${seeds[@]}"; do

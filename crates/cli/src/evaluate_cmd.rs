@@ -18,7 +18,7 @@ pub struct EvaluateArgs {
     /// Validation data with the same classes [default: the run's own]
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Blend in the mirrored images' predictions (the run's tta_beta)
+    /// Test-time augmentation as the run trained with it (its tta_views and tta_beta)
     #[arg(long)]
     pub tta: bool,
     /// Print evaluation.json instead of the tables

@@ -11,30 +11,29 @@ pub use record::evaluation::{Evaluation, Prediction};
 
 impl<D: Data> Learner<D> {
     /// Evaluates the model on the validation data of `classes`, keeping the `top` highest
-    /// losses. Plain, the loss and accuracy are `validate`'s (the run's own figures); with
-    /// `tta_beta`, predictions blend in the horizontally mirrored images by that weight, and the
-    /// loss and accuracy are the blend's.
+    /// losses. Plain, the loss and accuracy are `validate`'s (the run's own figures); given
+    /// test-time augmentation's class probabilities and targets over the validation set
+    /// (`tta`), the loss and accuracy are theirs.
     pub fn evaluate(
         &mut self,
         classes: Vec<String>,
-        tta_beta: Option<f64>,
+        tta: Option<(Tensor, Tensor)>,
         top: usize,
     ) -> Result<Evaluation> {
-        let (plain, targets) = self.predict_valid(|x| x.shallow_clone())?;
-        let (probs, loss, accuracy) = match tta_beta {
-            Some(beta) => {
-                let (flipped, _) = self.predict_valid(|x| x.flip([3]))?;
-                let blended = plain * beta + flipped * (1.0 - beta);
-                let (loss, accuracy) = nll_and_accuracy(&blended, &targets);
-                (blended, loss, accuracy)
+        let augmented = tta.is_some();
+        let (probs, targets, loss, accuracy) = match tta {
+            Some((probs, targets)) => {
+                let (loss, accuracy) = nll_and_accuracy(&probs, &targets);
+                (probs, targets, loss, accuracy)
             }
             None => {
+                let (plain, targets) = self.predict_valid(|x| x.shallow_clone())?;
                 let (loss, metrics) = self.validate()?;
                 let accuracy = metrics
                     .iter()
                     .find(|(n, _)| n == "accuracy")
                     .map_or(f64::NAN, |m| m.1);
-                (plain, loss, accuracy)
+                (plain, targets, loss, accuracy)
             }
         };
         let predictions = predictions(&probs, &targets)?;
@@ -43,7 +42,7 @@ impl<D: Data> Learner<D> {
             &predictions,
             loss,
             accuracy,
-            tta_beta.is_some(),
+            augmented,
             top,
         )
     }

@@ -12,7 +12,7 @@ use record::RunDir;
 use vision::ImageData;
 
 use crate::config::{read_config, FitConfig};
-use crate::learner::learner;
+use crate::learner::{learner, tta_predictions};
 
 /// How many of the highest losses the evaluation keeps and shows.
 pub const TOP_LOSSES: usize = 16;
@@ -62,8 +62,11 @@ pub fn trained_learner(run: &Path, data: Option<&Path>) -> Result<(FitConfig, Le
 pub fn evaluate(run: &Path, data: Option<&Path>, tta: bool) -> Result<(Evaluation, PathBuf)> {
     let (config, mut learner) = trained_learner(run, data)?;
     let classes = learner.data().classes().to_vec();
-    let beta = tta.then_some(config.tta_beta);
-    let evaluation = learner.evaluate(classes, beta, TOP_LOSSES)?;
+    let augmented = match tta {
+        true => Some(tta_predictions(&learner, config.tta_views, config.tta_beta)?),
+        false => None,
+    };
+    let evaluation = learner.evaluate(classes, augmented, TOP_LOSSES)?;
     let pictures = evaluation
         .top_losses
         .iter()

@@ -14,7 +14,7 @@ use tch::{nn, Device, Kind, Tensor};
 use vision::models::{self, ModelName};
 use vision::ImageData;
 
-use crate::config::FitConfig;
+use crate::config::{FitConfig, TtaViews};
 
 /// A Learner for `config`, with its data, model and accuracy; in `group`'s processes when given
 /// (each rank on its rows of every global batch, on its own GPU where there are GPUs).
@@ -152,29 +152,35 @@ pub fn rank_config(config: &FitConfig, group: &ProcessGroup) -> Result<FitConfig
     Ok(config)
 }
 
-/// Accuracy of `beta`·plain + (1 − beta)·(mean over the horizontally flipped image) predictions
-/// — fastai's TTA blend with flips as the augmentation.
-pub fn tta_accuracy(learner: &Learner<ImageData>, beta: f64) -> Result<f64> {
+/// The validation set's class probabilities under test-time augmentation, with its targets.
+/// [`TtaViews::Flip`]: `beta`·plain + (1 − beta)·mirrored, fastai's blend. [`TtaViews::MirrorTranslate`]
+/// (airbench's): half the mean over the image and its mirror, half the same mean over the image
+/// shifted one pixel down-right and one up-left (reflect padding), so that six views vote.
+pub fn tta_predictions(
+    learner: &Learner<ImageData>,
+    views: TtaViews,
+    beta: f64,
+) -> Result<(Tensor, Tensor)> {
     let (plain, targets) = learner.predict_valid(|x| x.shallow_clone())?;
     let (flipped, _) = learner.predict_valid(|x| x.flip([3]))?;
-    Ok(hit_rate(&(plain * beta + flipped * (1.0 - beta)), &targets))
+    if views == TtaViews::Flip {
+        return Ok((plain * beta + flipped * (1.0 - beta), targets));
+    }
+    let mirrored = |shift: i64| -> Result<Tensor> {
+        let view = move |x: &Tensor| shifted(x, shift);
+        let (plain, _) = learner.predict_valid(view)?;
+        let (flipped, _) = learner.predict_valid(move |x| view(x).flip([3]))?;
+        Ok((plain + flipped) * 0.5)
+    };
+    let centre = (plain + flipped) * 0.5;
+    let blended = centre * 0.5 + (mirrored(1)? + mirrored(-1)?) * 0.25;
+    Ok((blended, targets))
 }
 
-/// Accuracy of airbench's mirror-translate TTA: half the mean prediction over the image and its
-/// mirror, half the same mean over the image shifted one pixel down-right and one up-left
-/// (reflect padding), so that six views vote.
-pub fn tta_translate_accuracy(learner: &Learner<ImageData>) -> Result<f64> {
-    let mirrored = |shift: i64| -> Result<(Tensor, Tensor)> {
-        let view = move |x: &Tensor| shifted(x, shift);
-        let (plain, targets) = learner.predict_valid(view)?;
-        let (flipped, _) = learner.predict_valid(move |x| view(x).flip([3]))?;
-        Ok(((plain + flipped) * 0.5, targets))
-    };
-    let (centre, targets) = mirrored(0)?;
-    let (down_right, _) = mirrored(1)?;
-    let (up_left, _) = mirrored(-1)?;
-    let blended = centre * 0.5 + (down_right + up_left) * 0.25;
-    Ok(hit_rate(&blended, &targets))
+/// The accuracy of [`tta_predictions`].
+pub fn tta_accuracy(learner: &Learner<ImageData>, views: TtaViews, beta: f64) -> Result<f64> {
+    let (predictions, targets) = tta_predictions(learner, views, beta)?;
+    Ok(hit_rate(&predictions, &targets))
 }
 
 /// `images` (N, C, H, W) moved `shift` pixels down and right (up and left when negative), the

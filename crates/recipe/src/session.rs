@@ -22,8 +22,8 @@ use report::RunChart;
 use schedule::Rule;
 use vision::ImageData;
 
-use crate::config::{read_config, FitConfig, TtaViews, RESUMABLE};
-use crate::learner::{learner, tta_accuracy, tta_translate_accuracy};
+use crate::config::{read_config, FitConfig, RESUMABLE};
+use crate::learner::{learner, tta_accuracy};
 
 pub struct Session {
     config: FitConfig,
@@ -214,10 +214,10 @@ impl Session {
             None => self.learner.validate()?,
         };
         let accuracy = metrics.iter().find(|(n, _)| n == "accuracy");
-        let tta_accuracy = match (self.config.tta, self.config.tta_views) {
-            (false, _) => None,
-            (true, TtaViews::Flip) => Some(tta_accuracy(&self.learner, self.config.tta_beta)?),
-            (true, TtaViews::MirrorTranslate) => Some(tta_translate_accuracy(&self.learner)?),
+        let (views, beta) = (self.config.tta_views, self.config.tta_beta);
+        let tta_accuracy = match self.config.tta {
+            true => Some(tta_accuracy(&self.learner, views, beta)?),
+            false => None,
         };
         // A resumed run's summary is the whole run's: epochs and seconds before the checkpoint
         // come from its history; images/s is measured on the part trained here.

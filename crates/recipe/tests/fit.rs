@@ -3,7 +3,7 @@
 
 use onecycle::data::Data;
 use recipe::learner::shifted;
-use recipe::{learner, tta_accuracy, tta_translate_accuracy, FitConfig};
+use recipe::{learner, tta_accuracy, FitConfig, TtaViews};
 use schedule::{OneCycleParams, Policy, SgdrParams, StepsParams};
 use tch::{Kind, Tensor};
 use vision::models::ModelName;
@@ -43,8 +43,9 @@ fn tta_blends_plain_and_flipped_predictions_by_beta() {
     l.fit(1, &policy).unwrap();
     let (_, metrics) = l.validate().unwrap();
     let plain = metrics.iter().find(|m| m.0 == "accuracy").unwrap().1;
+    let flips = |beta| tta_accuracy(&l, TtaViews::Flip, beta).unwrap();
     assert_eq!(
-        tta_accuracy(&l, 1.0).unwrap(),
+        flips(1.0),
         plain,
         "beta 1 is the plain prediction"
     );
@@ -55,11 +56,11 @@ fn tta_blends_plain_and_flipped_predictions_by_beta() {
         .to_kind(Kind::Float)
         .mean(Kind::Float);
     assert_eq!(
-        tta_accuracy(&l, 0.0).unwrap(),
+        flips(0.0),
         flip_acc.double_value(&[]),
         "beta 0 is the flips alone"
     );
-    let blend = tta_accuracy(&l, 0.25).unwrap();
+    let blend = flips(0.25);
     assert!((0.0..=1.0).contains(&blend));
 }
 
@@ -100,7 +101,8 @@ fn translate_tta_votes_with_six_views() {
         .to_kind(Kind::Float)
         .mean(Kind::Float)
         .double_value(&[]);
-    assert_eq!(tta_translate_accuracy(&l).unwrap(), want);
+    let six = tta_accuracy(&l, TtaViews::MirrorTranslate, 0.25).unwrap();
+    assert_eq!(six, want);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use onecycle::data::Data;
 use onecycle::learner::Learner;
 use onecycle::lookahead::LookaheadConfig;
 use recipe::presets::fit_preset;
-use recipe::{learner, tta_translate_accuracy, FitConfig, TtaViews};
+use recipe::{learner, tta_accuracy, FitConfig, TtaViews};
 use record::RunDir;
 use schedule::Policy;
 use vision::models::ModelName;
@@ -103,7 +103,7 @@ fn a_short_speed_run_trains_freezes_the_whitening_bias_and_resumes_exactly() {
     let summary = whole.fit(3, &policy).unwrap();
     let after = summary.epochs.last().unwrap().valid_loss;
     assert!(after < before, "validation loss {before} → {after}");
-    let tta = tta_translate_accuracy(&whole).unwrap();
+    let tta = tta_accuracy(&whole, TtaViews::MirrorTranslate, c.tta_beta).unwrap();
     assert!((0.0..=1.0).contains(&tta), "{tta}");
 
     let tmp = tempfile::tempdir().unwrap();
