@@ -37,14 +37,7 @@ impl<D: Data> Learner<D> {
             }
         };
         let predictions = predictions(&probs, &targets)?;
-        Evaluation::new(
-            classes,
-            &predictions,
-            loss,
-            accuracy,
-            augmented,
-            top,
-        )
+        Evaluation::new(classes, &predictions, loss, accuracy, augmented, top)
     }
 }
 

@@ -63,7 +63,11 @@ pub fn evaluate(run: &Path, data: Option<&Path>, tta: bool) -> Result<(Evaluatio
     let (config, mut learner) = trained_learner(run, data)?;
     let classes = learner.data().classes().to_vec();
     let augmented = match tta {
-        true => Some(tta_predictions(&learner, config.tta_views, config.tta_beta)?),
+        true => Some(tta_predictions(
+            &learner,
+            config.tta_views,
+            config.tta_beta,
+        )?),
         false => None,
     };
     let evaluation = learner.evaluate(classes, augmented, TOP_LOSSES)?;

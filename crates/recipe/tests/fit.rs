@@ -44,11 +44,7 @@ fn tta_blends_plain_and_flipped_predictions_by_beta() {
     let (_, metrics) = l.validate().unwrap();
     let plain = metrics.iter().find(|m| m.0 == "accuracy").unwrap().1;
     let flips = |beta| tta_accuracy(&l, TtaViews::Flip, beta).unwrap();
-    assert_eq!(
-        flips(1.0),
-        plain,
-        "beta 1 is the plain prediction"
-    );
+    assert_eq!(flips(1.0), plain, "beta 1 is the plain prediction");
     let (flipped, targets) = l.predict_valid(|x| x.flip([3])).unwrap();
     let flip_acc = flipped
         .argmax(-1, false)
