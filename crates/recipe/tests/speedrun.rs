@@ -132,3 +132,19 @@ fn a_short_speed_run_trains_freezes_the_whitening_bias_and_resumes_exactly() {
     let (a, b) = (whole.validate().unwrap().0, resumed.validate().unwrap().0);
     assert_eq!(a.to_bits(), b.to_bits(), "valid loss {a} vs {b}");
 }
+
+#[test]
+fn batch_augmentation_refuses_settings_it_cannot_combine_with() {
+    let mut per_image = short_run();
+    per_image.augment = true;
+    let err = per_image.validate().unwrap_err().to_string();
+    assert!(err.contains("set augment = false"), "{err}");
+    let mut resizing = short_run();
+    resizing.sizes = vec![24, 32];
+    let err = resizing.validate().unwrap_err().to_string();
+    assert!(err.contains("progressive resizing"), "{err}");
+    let mut bad_scale = short_run();
+    bad_scale.bn_bias_lr_scale = 0.0;
+    let err = bad_scale.validate().unwrap_err().to_string();
+    assert!(err.contains("bn_bias_lr_scale"), "{err}");
+}
