@@ -1,34 +1,76 @@
 #!/usr/bin/env bash
-# Every GPU check of the project in one run, for a machine with an NVIDIA GPU, python3 holding
-# torch 2.11.0 (+ torchvision) and no Rust: binaries built elsewhere are carried in DIR.
-#   Here:  scripts/bench/gpu.sh --prepare DIR     (builds; copies the binaries into DIR)
-#   There: scripts/bench/gpu.sh DIR [SECONDS]     (SECONDS per benchmark run, default 8)
-# There it runs crates/onecycle/tests/cuda.rs (device, prefetch, autocast, training in fp32/bf16/
-# fp16, one-rank NCCL data parallel with synchronised batch norm), then `onecycle bench train` on
-# resnet20, resnet56 and resnet9 at batch 512, channels-last, in fp32, bf16 and fp16, each beside
-# PyTorch's own training step (scripts/bench/train_pytorch.py) and a table of ratios per precision.
+# Every GPU check of the project, for a machine with an NVIDIA GPU, python3 holding torch 2.11.0
+# (+ torchvision, Pillow) and no Rust: binaries built elsewhere, and CIFAR-10, are carried in DIR.
+#   Here:  scripts/bench/gpu.sh --prepare DIR [CIFAR_DIR]
+#            builds; DIR/bin holds the stripped binaries (xz, ~12 MB); with CIFAR_DIR, DIR/data-a and
+#            DIR/data-b hold the data set as lossless WebP (scripts/bench/cifar_webp.py), ~38 and
+#            ~52 MB: two halves, for transfers of at most ~64 MB each.
+#   There: scripts/bench/gpu.sh DIR [CHECK…]      (CHECKs default to: tests bench speedrun)
+#            first unpacks whatever DIR holds into $WORK (default /tmp/onecycle-gpu; data halves
+#            unpacked by earlier calls stay there), then runs the CHECKs:
+#   tests     crates/onecycle/tests/cuda.rs (device, prefetch, autocast, training in fp32/bf16/fp16,
+#             one-rank NCCL data parallel with synchronised batch norm)
+#   smoke     `fit --preset speedrun` for 2 epochs in bf16 on the embedded sample
+#   bench     `onecycle bench train` on resnet20, resnet56 and resnet9 at batch 512, channels-last,
+#             in fp32, bf16 and fp16, each beside PyTorch's own step (train_pytorch.py), SECONDS
+#             (default 8) per run
+#   speedrun  `fit --preset speedrun --precision bf16` beside the same recipe in PyTorch
+#             (speedrun.sh) on the unpacked CIFAR-10, for the seeds in SEEDS (default 0 1 2)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 if [[ ${1:-} == --prepare ]]; then
-  dir=${2:?usage: gpu.sh --prepare DIR}
-  mkdir -p "$dir"
+  dir=${2:?usage: gpu.sh --prepare DIR [CIFAR_DIR]}; cifar=${3:-}
+  mkdir -p "$dir/bin"
   "$root/scripts/cargo" build --release -q -p onecycle-cli
   test_bin=$("$root/scripts/cargo" test -p onecycle --test cuda --no-run --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable")][-1])')
-  # Stripped, they travel in about 21 MB instead of 140.
-  strip -o "$dir/onecycle" "$root/target/release/onecycle"
-  strip -o "$dir/cuda-test" "$test_bin"
-  echo "ready: $(du -sh "$dir" | cut -f1) in $dir"
+  strip -o "$dir/bin/onecycle" "$root/target/release/onecycle"
+  strip -o "$dir/bin/cuda-test" "$test_bin"
+  xz -f -T0 "$dir/bin/onecycle" "$dir/bin/cuda-test"
+  if [[ -n $cifar ]]; then
+    rm -rf "$dir/data-a" "$dir/data-b"
+    python3 "$root/scripts/bench/cifar_webp.py" pack "$cifar" "$dir/data-a" \
+      data_batch_1.bin data_batch_2.bin data_batch_3.bin:1/2
+    python3 "$root/scripts/bench/cifar_webp.py" pack "$cifar" "$dir/data-b" \
+      data_batch_3.bin:2/2 data_batch_4.bin data_batch_5.bin test_batch.bin
+  fi
+  du -sh "$dir"/*
   exit 0
 fi
-dir=$(cd "${1:?usage: gpu.sh DIR [SECONDS]}" && pwd); seconds=${2:-8}
+dir=$(cd "${1:?usage: gpu.sh DIR [CHECK…]}" && pwd); shift
+checks=("$@"); [[ ${#checks[@]} -gt 0 ]] || checks=(tests bench speedrun)
+work=${WORK:-/tmp/onecycle-gpu}; mkdir -p "$work/cifar10"
+for packed in "$dir"/bin/*.xz; do
+  [[ -e $packed ]] || continue
+  unpacked=$work/$(basename "$packed" .xz)
+  xz -dc "$packed" > "$unpacked"; chmod +x "$unpacked"
+done
+for half in "$dir"/data-*; do
+  [[ -d $half ]] && python3 "$root/scripts/bench/cifar_webp.py" unpack "$half" "$work/cifar10"
+done
 torch_lib=$(python3 -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH=$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-echo "== tests/cuda.rs"
-"$dir/cuda-test" --nocapture
-for precision in fp32 bf16 fp16; do
-  echo "== bench train, $precision"
-  DEVICE=cuda PRECISION=$precision LAYOUTS=channels-last ONECYCLE_BIN=$dir/onecycle PYTORCH=python3 \
-    "$root/scripts/bench/compare_train.sh" 512 "$seconds" resnet20 resnet56 resnet9
+status=0
+for check in "${checks[@]}"; do
+  echo "== $check ($(date +%T))"
+  case $check in
+    tests) "$work/cuda-test" --nocapture || status=1 ;;
+    smoke)
+      "$work/onecycle" fit --preset speedrun --device cuda --precision bf16 --epochs 2 \
+        --run-dir "$work/smoke" --quiet || status=1
+      cat "$work/smoke/summary.json" || status=1 ;;
+    bench)
+      for precision in fp32 bf16 fp16; do
+        echo "== bench train, $precision"
+        DEVICE=cuda PRECISION=$precision LAYOUTS=channels-last ONECYCLE_BIN=$work/onecycle PYTORCH=python3 \
+          "$root/scripts/bench/compare_train.sh" 512 "${SECONDS_PER_RUN:-8}" resnet20 resnet56 resnet9 || status=1
+      done ;;
+    speedrun)
+      read -r -a seeds <<< "${SEEDS:-0 1 2}"
+      DEVICE=cuda PRECISION=bf16 ONECYCLE_BIN=$work/onecycle PYTORCH=python3 \
+        "$root/scripts/bench/speedrun.sh" "$work/cifar10" "${seeds[@]}" || status=1 ;;
+    *) echo "unknown check: $check" >&2; status=1 ;;
+  esac
 done
+exit $status

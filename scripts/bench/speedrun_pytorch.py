@@ -147,6 +147,8 @@ def main():
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     device = torch.device(a.device)
+    # As onecycle does on a GPU (its --no-cudnn-benchmark turns it off), and as airbench does.
+    torch.backends.cudnn.benchmark = device.type == "cuda"
     generator = torch.Generator().manual_seed(a.seed)
     autocast = lambda: torch.autocast(device.type, torch.bfloat16, enabled=a.bf16)  # noqa: E731
 
