@@ -18,7 +18,7 @@ pub struct PredictArgs {
     /// How many of the most likely classes to print
     #[arg(long, default_value_t = 1, value_name = "K")]
     pub top: usize,
-    /// Blend in the mirrored image's prediction (the run's tta_beta)
+    /// Test-time augmentation as the run's `tta_views` and `tta_beta` say
     #[arg(long)]
     pub tta: bool,
     /// One JSON object per image: {"path": …, "top": [[class, probability], …]}

@@ -225,6 +225,40 @@ fn predict_labels_image_files_as_the_run_validated_them() {
 }
 
 /// The tensor names of a safetensors file (its JSON header).
+#[test]
+fn predict_with_tta_blends_the_views_the_run_names_as_evaluate_does() {
+    let dir = temp_dir("predict-tta");
+    let run = dir.join("run");
+    train(&run);
+    // The run asks for airbench's six views (top-level keys go before any table).
+    let config = run.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("tta_views = \"mirror-translate\"\n{text}")).unwrap();
+    let run_s = run.to_str().unwrap();
+    ok(onecycle(&["evaluate", run_s, "--tta"]));
+    let e = Evaluation::read(&run.join("evaluation.json")).unwrap();
+    assert!(e.tta);
+    let (_, valid) = vision::sample::cifar10_sample();
+    let picked = &e.top_losses[..3];
+    let mut argv = vec!["predict", run_s, "--tta", "--json", "--top", "1"];
+    let files: Vec<String> = picked
+        .iter()
+        .map(|t| {
+            let path = dir.join(format!("image{}.png", t.index));
+            valid.picture(t.index).save(&path).unwrap();
+            path.to_str().unwrap().to_string()
+        })
+        .collect();
+    argv.extend(files.iter().map(String::as_str));
+    let out = ok(onecycle(&argv));
+    for (line, t) in out.lines().zip(picked) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["top"][0][0].as_str().unwrap(), e.classes[t.predicted]);
+        let p = v["top"][0][1].as_f64().unwrap();
+        assert!((p - t.probability).abs() < 1e-5, "{p} vs {}", t.probability);
+    }
+}
+
 fn safetensors_names(path: &std::path::Path) -> Vec<String> {
     let bytes = std::fs::read(path).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;

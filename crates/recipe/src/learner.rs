@@ -152,29 +152,47 @@ pub fn rank_config(config: &FitConfig, group: &ProcessGroup) -> Result<FitConfig
     Ok(config)
 }
 
-/// The validation set's class probabilities under test-time augmentation, with its targets.
-/// [`TtaViews::Flip`]: `beta`·plain + (1 − beta)·mirrored, fastai's blend. [`TtaViews::MirrorTranslate`]
-/// (airbench's): half the mean over the image and its mirror, half the same mean over the image
-/// shifted one pixel down-right and one up-left (reflect padding), so that six views vote.
+/// The validation set's class probabilities under test-time augmentation (see [`tta_blend`]),
+/// with its targets.
 pub fn tta_predictions(
     learner: &Learner<ImageData>,
     views: TtaViews,
     beta: f64,
 ) -> Result<(Tensor, Tensor)> {
-    let (plain, targets) = learner.predict_valid(|x| x.shallow_clone())?;
-    let (flipped, _) = learner.predict_valid(|x| x.flip([3]))?;
+    let mut targets = None;
+    let blended = tta_blend(views, beta, |view| {
+        let (predictions, in_order) = learner.predict_valid(view)?;
+        targets = Some(in_order);
+        Ok(predictions)
+    })?;
+    Ok((
+        blended,
+        targets.expect("tta_blend predicts at least one view"),
+    ))
+}
+
+/// Test-time augmentation: `predict` gives the class probabilities of the images as a view
+/// transforms them. [`TtaViews::Flip`]: `beta`·plain + (1 − beta)·mirrored, fastai's blend.
+/// [`TtaViews::MirrorTranslate`] (airbench's): half the mean over the image and its mirror, half
+/// the same mean over the image shifted one pixel down-right and one up-left (reflect padding),
+/// so that six views vote.
+pub fn tta_blend(
+    views: TtaViews,
+    beta: f64,
+    mut predict: impl FnMut(&dyn Fn(&Tensor) -> Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let plain = predict(&|x| x.shallow_clone())?;
+    let flipped = predict(&|x| x.flip([3]))?;
     if views == TtaViews::Flip {
-        return Ok((plain * beta + flipped * (1.0 - beta), targets));
+        return Ok(plain * beta + flipped * (1.0 - beta));
     }
-    let mirrored = |shift: i64| -> Result<Tensor> {
-        let view = move |x: &Tensor| shifted(x, shift);
-        let (plain, _) = learner.predict_valid(view)?;
-        let (flipped, _) = learner.predict_valid(move |x| view(x).flip([3]))?;
+    let mut mirrored = |shift: i64| -> Result<Tensor> {
+        let plain = predict(&|x| shifted(x, shift))?;
+        let flipped = predict(&|x| shifted(x, shift).flip([3]))?;
         Ok((plain + flipped) * 0.5)
     };
     let centre = (plain + flipped) * 0.5;
-    let blended = centre * 0.5 + (mirrored(1)? + mirrored(-1)?) * 0.25;
-    Ok((blended, targets))
+    Ok(centre * 0.5 + (mirrored(1)? + mirrored(-1)?) * 0.25)
 }
 
 /// The accuracy of [`tta_predictions`].

@@ -35,7 +35,7 @@ pub use config::{
 };
 pub use evaluate::{evaluate, trained_learner};
 pub use export::export_pytorch;
-pub use learner::{learner, model_learner, rank_config, tta_accuracy, tta_predictions};
+pub use learner::{learner, model_learner, rank_config, tta_accuracy, tta_blend, tta_predictions};
 pub use predict::{predict, predictions_csv, ImagePrediction};
 pub use range_tests::{range_tests, RangeTests};
 pub use session::{fit, resume, Session};

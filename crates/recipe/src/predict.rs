@@ -8,6 +8,7 @@ use serde::Serialize;
 use tch::Tensor;
 
 use crate::evaluate::trained_learner;
+use crate::learner::tta_blend;
 
 /// One image's most likely classes, most likely first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -22,8 +23,8 @@ const CHUNK: usize = 64;
 
 /// The `top` most likely classes of each image in `images` (files; folders searched for PNG and
 /// JPEG files, in name order; CIFAR-10 binary files, each record named `FILE#index`) by the
-/// run's trained model, with test-time augmentation
-/// (the mirrored image blended in by the run's `tta_beta`) when asked. A file that does not
+/// run's trained model, with the run's test-time augmentation (`tta_views`, `tta_beta`) when
+/// asked. A file that does not
 /// decode fails the whole call, before anything is returned.
 pub fn predict(
     run: &Path,
@@ -58,11 +59,12 @@ pub fn predict(
             })
             .collect::<Result<Vec<_>>>()?;
         let batch = Tensor::cat(&inputs, 0);
-        let mut probs = learner.predict(&batch)?;
-        if tta {
-            let mirrored = learner.predict(&batch.flip([3]))?;
-            probs = probs * config.tta_beta + mirrored * (1.0 - config.tta_beta);
-        }
+        let probs = match tta {
+            true => tta_blend(config.tta_views, config.tta_beta, |view| {
+                learner.predict(&view(&batch))
+            })?,
+            false => learner.predict(&batch)?,
+        };
         let (values, indices) = probs.topk(k as i64, -1, true, true);
         let values = Vec::<f64>::try_from(&values.to_kind(tch::Kind::Double).flatten(0, -1))?;
         let indices = Vec::<i64>::try_from(&indices.flatten(0, -1))?;
