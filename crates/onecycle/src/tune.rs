@@ -215,6 +215,7 @@ impl<D: Data> Learner<D> {
         };
         let held = match self.device() {
             Device::Cpu => {
+                memory::release_freed();
                 memory::reset_peak()?;
                 Some(memory::resident_bytes()?)
             }
