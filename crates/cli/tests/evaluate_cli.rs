@@ -5,7 +5,7 @@
 
 mod common;
 use common::{fails, ok, onecycle, temp_dir};
-use record::evaluation::Evaluation;
+use record::evaluation::{Evaluation, TopLoss};
 
 /// Trains a small CNN on 256 images of the embedded sample for 2 epochs into `run`.
 fn train(run: &std::path::Path) {
@@ -125,14 +125,7 @@ fn predict_labels_image_files_as_the_run_validated_them() {
     // Two validation images saved as PNG files: predict gives the evaluation's answer for them.
     let (_, valid) = vision::sample::cifar10_sample();
     let picked = &e.top_losses[..2];
-    let files: Vec<String> = picked
-        .iter()
-        .map(|t| {
-            let path = dir.join(format!("image{}.png", t.index));
-            valid.picture(t.index).save(&path).unwrap();
-            path.to_str().unwrap().to_string()
-        })
-        .collect();
+    let files = saved_as_png(&dir, picked);
     let mut argv = vec!["predict", run.to_str().unwrap(), "--json", "--top", "3"];
     argv.extend(files.iter().map(String::as_str));
     let out = ok(onecycle(&argv));
@@ -238,17 +231,9 @@ fn predict_with_tta_blends_the_views_the_run_names_as_evaluate_does() {
     ok(onecycle(&["evaluate", run_s, "--tta"]));
     let e = Evaluation::read(&run.join("evaluation.json")).unwrap();
     assert!(e.tta);
-    let (_, valid) = vision::sample::cifar10_sample();
     let picked = &e.top_losses[..3];
     let mut argv = vec!["predict", run_s, "--tta", "--json", "--top", "1"];
-    let files: Vec<String> = picked
-        .iter()
-        .map(|t| {
-            let path = dir.join(format!("image{}.png", t.index));
-            valid.picture(t.index).save(&path).unwrap();
-            path.to_str().unwrap().to_string()
-        })
-        .collect();
+    let files = saved_as_png(&dir, picked);
     argv.extend(files.iter().map(String::as_str));
     let out = ok(onecycle(&argv));
     for (line, t) in out.lines().zip(picked) {
@@ -257,6 +242,19 @@ fn predict_with_tta_blends_the_views_the_run_names_as_evaluate_does() {
         let p = v["top"][0][1].as_f64().unwrap();
         assert!((p - t.probability).abs() < 1e-5, "{p} vs {}", t.probability);
     }
+}
+
+/// The embedded sample's validation images of `picked`, saved as PNG files in `dir`.
+fn saved_as_png(dir: &std::path::Path, picked: &[TopLoss]) -> Vec<String> {
+    let (_, valid) = vision::sample::cifar10_sample();
+    picked
+        .iter()
+        .map(|t| {
+            let path = dir.join(format!("image{}.png", t.index));
+            valid.picture(t.index).save(&path).unwrap();
+            path.to_str().unwrap().to_string()
+        })
+        .collect()
 }
 
 fn safetensors_names(path: &std::path::Path) -> Vec<String> {
