@@ -6,7 +6,7 @@ use std::fs;
 
 use anyhow::{Context, Result};
 
-/// Hands the heap's freed memory back to the system. [`crate::engine::init`] keeps freed heap
+/// Hands the heap's freed memory back to the system. `engine::init` keeps freed heap
 /// for the next step; a measurement of what new work takes must start without it, or the work
 /// reuses those pages unseen.
 pub fn release_freed() {
