@@ -5,7 +5,7 @@
 #            builds; DIR/bin holds the stripped binaries (xz, ~12 MB); with CIFAR_DIR, DIR/data-a and
 #            DIR/data-b hold the data set as lossless WebP (scripts/bench/cifar_webp.py), ~38 and
 #            ~52 MB: two halves, for transfers of at most ~64 MB each.
-#   There: scripts/bench/gpu.sh DIR [CHECK…]      (CHECKs default to: tests bench speedrun)
+#   There: scripts/bench/gpu.sh DIR [CHECK…]      (CHECKs default to: tests cli bench speedrun)
 #            first unpacks whatever DIR holds into $WORK (default /tmp/onecycle-gpu; data halves
 #            unpacked by earlier calls stay there), then runs the CHECKs:
 #   tests     crates/onecycle/tests/cuda.rs (device, prefetch, autocast, training in fp32/bf16/fp16,
@@ -16,6 +16,9 @@
 #             (default 8) per run
 #   speedrun  `fit --preset speedrun --precision bf16` beside the same recipe in PyTorch
 #             (speedrun.sh) on the unpacked CIFAR-10, for the seeds in SEEDS (default 0 1 2)
+#   cli       the commands end to end on the embedded sample on the GPU: lr-find at two weight
+#             decays with validation at every step, fit --tune, evaluate and predict with TTA, and
+#             an fp16 fit killed after its first checkpoint and resumed (DEVICE: default cuda)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 if [[ ${1:-} == --prepare ]]; then
@@ -38,7 +41,7 @@ if [[ ${1:-} == --prepare ]]; then
   exit 0
 fi
 dir=$(cd "${1:?usage: gpu.sh DIR [CHECK…]}" && pwd); shift
-checks=("$@"); [[ ${#checks[@]} -gt 0 ]] || checks=(tests bench speedrun)
+checks=("$@"); [[ ${#checks[@]} -gt 0 ]] || checks=(tests cli bench speedrun)
 work=${WORK:-/tmp/onecycle-gpu}; mkdir -p "$work/cifar10"
 for packed in "$dir"/bin/*.xz; do
   [[ -e $packed ]] || continue
@@ -70,6 +73,27 @@ for check in "${checks[@]}"; do
       read -r -a seeds <<< "${SEEDS:-0 1 2}"
       DEVICE=cuda PRECISION=bf16 ONECYCLE_BIN=$work/onecycle PYTORCH=python3 \
         "$root/scripts/bench/speedrun.sh" "$work/cifar10" "${seeds[@]}" || status=1 ;;
+    cli)
+      runs=$work/cli; dev=${DEVICE:-cuda}; rm -rf "$runs"; mkdir -p "$runs/images"
+      ran() { echo "-- ${*:2}"; "$@" || { echo "FAILED: ${*:2}"; status=1; }; }
+      ran "$work/onecycle" lr-find --device "$dev" --precision bf16 --wd 5e-4,1e-4 --val-each-step \
+        --num-it 60 --run-dir "$runs/lr-find"
+      ran "$work/onecycle" fit --tune --budget 2 --device "$dev" --precision bf16 --epochs 6 --run-dir "$runs/tuned" --quiet
+      ran "$work/onecycle" evaluate "$runs/tuned" --tta
+      python3 -c 'import numpy as np, PIL.Image as I, sys
+for k in range(3): I.fromarray(np.random.default_rng(k).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(f"{sys.argv[1]}/{k}.png")' \
+        "$runs/images"
+      ran "$work/onecycle" predict "$runs/tuned" "$runs/images" --tta --top 2
+      # fp16 keeps its loss scale in the checkpoint; a CPU has no fast fp16, so there bf16.
+      precision=fp16; [[ $dev == cpu ]] && precision=bf16
+      echo "-- fit --precision $precision, killed (SIGKILL) once its first checkpoint is written, then --resume"
+      "$work/onecycle" fit --device "$dev" --precision $precision --epochs 4 --run-dir "$runs/killed" --quiet &
+      pid=$!
+      until [[ -e $runs/killed/checkpoints/last.safetensors ]] || ! kill -0 $pid 2>/dev/null; do sleep 0.1; done
+      kill -9 $pid 2>/dev/null || echo "FAILED: the run ended before it could be killed"
+      wait $pid 2>/dev/null || true
+      ran "$work/onecycle" fit --resume "$runs/killed" --quiet
+      ls "$runs"/* ;;
     *) echo "unknown check: $check" >&2; status=1 ;;
   esac
 done

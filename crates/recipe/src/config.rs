@@ -45,7 +45,7 @@ pub enum TtaViews {
     #[default]
     Flip,
     /// Six views: the image, its one-pixel shifts down-right and up-left, and their mirrors
-    /// (airbench's; `tta_beta` unused, see [`crate::tta_predictions`]).
+    /// (airbench's; `tta_beta` unused, see [`crate::tta_blend`]).
     MirrorTranslate,
 }
 

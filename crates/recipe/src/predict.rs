@@ -24,8 +24,7 @@ const CHUNK: usize = 64;
 /// The `top` most likely classes of each image in `images` (files; folders searched for PNG and
 /// JPEG files, in name order; CIFAR-10 binary files, each record named `FILE#index`) by the
 /// run's trained model, with the run's test-time augmentation (`tta_views`, `tta_beta`) when
-/// asked. A file that does not
-/// decode fails the whole call, before anything is returned.
+/// asked. A file that does not decode fails the whole call, before anything is returned.
 pub fn predict(
     run: &Path,
     images: &[PathBuf],
