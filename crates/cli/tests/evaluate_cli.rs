@@ -217,7 +217,6 @@ fn predict_labels_image_files_as_the_run_validated_them() {
     );
 }
 
-/// The tensor names of a safetensors file (its JSON header).
 #[test]
 fn predict_with_tta_blends_the_views_the_run_names_as_evaluate_does() {
     let dir = temp_dir("predict-tta");
@@ -257,6 +256,7 @@ fn saved_as_png(dir: &std::path::Path, picked: &[TopLoss]) -> Vec<String> {
         .collect()
 }
 
+/// The tensor names of a safetensors file (its JSON header).
 fn safetensors_names(path: &std::path::Path) -> Vec<String> {
     let bytes = std::fs::read(path).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
